@@ -1,0 +1,32 @@
+"""Generation backends behind one small protocol, created by ``create_backend``.
+
+Each backend lives in its own module and imports its heavy library only when
+it is created, so that installing one backend never requires the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from assistant.config import Settings
+
+
+class Backend(Protocol):
+    """Turns a finished prompt into a stream of text pieces."""
+
+    name: str
+
+    def stream(self, prompt: str) -> Iterator[str]:
+        """Yield the completion piece by piece; requests on one instance never interleave."""
+        ...
+
+
+def create_backend(settings: Settings) -> Backend:
+    """The backend named by ``settings.llm.backend``, with its model loaded."""
+    if settings.llm.backend == "llamacpp":
+        from assistant.backends.llamacpp import LlamaCppBackend
+        from assistant.models import resolve_gguf
+
+        return LlamaCppBackend(resolve_gguf(settings), settings.llm)
+    raise AssertionError(f"unhandled backend {settings.llm.backend!r}")  # the config schema forbids it

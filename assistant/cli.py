@@ -1,0 +1,188 @@
+"""`assistant ask|retrieve`: answer questions from the indexed documents, with citations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.markup import escape
+
+from assistant.console import (
+    ConfigOption,
+    HomeOption,
+    JsonOption,
+    print_json,
+    run,
+    settings_from,
+    stderr,
+    stdout,
+)
+from assistant.errors import UserError
+from assistant.results import AnswerResult, Citation, RetrieveResult, Route
+from assistant.runtime import Runtime
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Answer questions from your documents, grounded in retrieved passages and citing them.",
+)
+
+QuestionArgument = Annotated[
+    str | None,
+    typer.Argument(help="The question. Omit it when --questions gives a file.", show_default=False),
+]
+DomainOption = Annotated[str, typer.Option("--domain", "-d", help="Domain to search, or 'auto' to route by the index.")]
+QuestionsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--questions",
+        help="JSONL file, one {'question': ..., 'domain': optional} per line; prints one JSON result a line.",
+        show_default=False,
+    ),
+]
+
+
+class BatchQuestion(BaseModel):
+    question: str
+    domain: str = "auto"
+
+
+@app.command()
+def ask(
+    question: QuestionArgument = None,
+    domain: DomainOption = "auto",
+    questions: QuestionsOption = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Answer a question with citations to the passages it rests on."""
+    runtime = Runtime(settings_from(home, config))
+    if questions is not None:
+        _run_batch(question, questions, lambda q: runtime.ask(q.question, q.domain))
+        return
+    text = _require_question(question)
+    if json_output:
+        print_json(runtime.ask(text, domain))
+        return
+    result = runtime.ask(text, domain, on_token=_stream_to_stdout())
+    stdout.print()
+    _print_citations(result)
+
+
+@app.command()
+def retrieve(
+    question: QuestionArgument = None,
+    domain: DomainOption = "auto",
+    k: Annotated[int | None, typer.Option("-k", min=1, max=50, help="Passages to return.")] = None,
+    questions: QuestionsOption = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show the passages a question retrieves, ranked, without generating an answer."""
+    settings = settings_from(home, config)
+    if k is not None:
+        settings.retrieval.k = k
+    runtime = Runtime(settings)
+    if questions is not None:
+        _run_batch(question, questions, lambda q: runtime.retrieve(q.question, q.domain))
+        return
+    result = runtime.retrieve(_require_question(question), domain)
+    if json_output:
+        print_json(result)
+        return
+    _print_route(result.route)
+    for citation in result.citations:
+        stdout.print(_citation_line(citation))
+        stdout.print(f"    {escape(_preview(citation.text))}", style="dim")
+
+
+def _require_question(question: str | None) -> str:
+    if not question or not question.strip():
+        raise UserError("give a question, or --questions FILE.jsonl")
+    return question
+
+
+def _stream_to_stdout() -> Callable[[str], None]:
+    """A token callback printing the answer as it is generated, without its leading blank."""
+    started = False
+
+    def on_token(piece: str) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            piece = piece.lstrip()
+        stdout.print(escape(piece), end="")
+
+    return on_token
+
+
+def _print_route(route: Route) -> None:
+    stdout.print(
+        f"[bold]{escape(route.domain)}[/] · confidence {route.confidence:.2f} · {escape(route.reason)}",
+        style="dim",
+    )
+
+
+def _print_citations(result: AnswerResult) -> None:
+    _print_route(result.route)
+    heading = "Sources" if result.cited else "Sources (the answer cites none; these are the passages it was given)"
+    stdout.print(f"[bold]{heading}[/]")
+    for citation in result.citations:
+        stdout.print(_citation_line(citation))
+
+
+def _citation_line(citation: Citation) -> str:
+    where = f" — {escape(citation.section)}" if citation.section else ""
+    return f"  \\[{citation.n}] [cyan]{escape(citation.source)}[/]{where} [dim]({citation.score:.2f})[/]"
+
+
+def _preview(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _read_questions(path: Path) -> list[BatchQuestion]:
+    """All lines are checked before any is answered, so a typo on line 90 wastes no work."""
+    if not path.is_file():
+        raise UserError(f"questions file not found: {path}")
+    parsed = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            parsed.append(BatchQuestion.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as err:
+            reason = err.errors()[0]["msg"] if isinstance(err, ValidationError) else err.msg
+            raise UserError(f"{path} line {number}: {reason}") from None
+    return parsed
+
+
+def _run_batch(
+    question: str | None,
+    path: Path,
+    answer: Callable[[BatchQuestion], AnswerResult | RetrieveResult],
+) -> None:
+    """One JSON object per line; a question that fails gets an ``error`` object and the rest go on."""
+    if question:
+        raise UserError("give either a question or --questions, not both")
+    failed = 0
+    for item in _read_questions(path):
+        try:
+            print_json(answer(item))
+        except UserError as err:
+            failed += 1
+            print_json({"question": item.question, "domain": item.domain, "error": str(err)})
+    if failed:
+        stderr.print(f"{failed} question(s) failed")
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    run(app)

@@ -1,0 +1,145 @@
+"""The one configuration schema of the product.
+
+Values come from, lowest priority first: the defaults below, a TOML file
+(``<home>/config.toml``, or ``--config``/``ASSISTANT_CONFIG_FILE``), environment
+variables (``ASSISTANT_`` prefix, ``__`` between nested names, e.g.
+``ASSISTANT_LLM__N_CTX=8192``), then CLI flags. Every path the product writes
+lives under ``home``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from assistant.errors import UserError
+
+ENV_PREFIX = "ASSISTANT_"
+
+
+def default_home() -> Path:
+    """Per-user data home, following the XDG convention."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "domain-assistant"
+
+
+class LLMSettings(BaseModel):
+    """The generator. ``gguf`` unset means the offline default (Gemma 3 270M from PyPI)."""
+
+    backend: Literal["llamacpp"] = "llamacpp"
+    gguf: Path | None = Field(default=None, description="Local GGUF file; unset = offline default.")
+    n_ctx: int = Field(default=4096, ge=512, description="Context window in tokens.")
+    n_threads: int | None = Field(default=None, ge=1, description="CPU threads; unset = all cores.")
+    max_tokens: int = Field(default=256, ge=1, description="Most tokens generated per answer.")
+    temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy, reproducible answers.")
+    seed: int = 0
+
+
+class EmbeddingSettings(BaseModel):
+    """The sentence-transformers model; ``model`` unset means all-MiniLM-L6-v2 from PyPI."""
+
+    model: Path | None = Field(default=None, description="Local sentence-transformers folder.")
+    batch_size: int = Field(default=32, ge=1)
+
+
+class ChunkSettings(BaseModel):
+    """Chunk sizes are counted in the embedding model's own tokens."""
+
+    max_tokens: int = Field(default=200, ge=16, description="Must stay under the model's limit (256).")
+    overlap_tokens: int = Field(default=32, ge=0)
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(default=5, ge=1, le=50, description="Passages given to the generator.")
+
+
+class RoutingSettings(BaseModel):
+    top_n: int = Field(default=3, ge=1, description="Best passages per domain that score the domain.")
+    temperature: float = Field(
+        default=0.05, gt=0.0, description="Softmax temperature turning domain scores into a confidence."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything configurable; see the module docstring for where values come from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    home: Path = Field(default_factory=default_home, description="Data home: index, models, adapters.")
+    config_file: Path | None = Field(default=None, description="TOML file; unset = <home>/config.toml.")
+    llm: LLMSettings = LLMSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkSettings = ChunkSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    routing: RoutingSettings = RoutingSettings()
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        return home.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _config_file_path(init_settings)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    # Paths under the data home: the layout lives here and nowhere else.
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+
+def _config_file_path(init_settings: PydanticBaseSettingsSource) -> Path:
+    """The TOML file depends on ``home``, so it is found before the other sources are read."""
+    given: dict[str, Any] = init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+    explicit = given.get("config_file") or os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        return path
+    home = given.get("home") or os.environ.get(f"{ENV_PREFIX}HOME") or default_home()
+    return Path(home).expanduser() / "config.toml"
+
+
+def load_settings(home: Path | None = None, config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; CLI flags come in as ``home``/``config_file``/``overrides`` and win.
+
+    A wrong value anywhere becomes one readable ``UserError`` naming the field.
+    """
+    init: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if home is not None:
+        init["home"] = home
+    if config_file is not None:
+        init["config_file"] = config_file
+    try:
+        return Settings(**init)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in err.errors())
+        raise UserError(f"invalid configuration: {problems}") from None

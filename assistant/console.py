@@ -1,0 +1,56 @@
+"""What both CLIs share: the common options, JSON printing and the one-line error rule."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
+
+from assistant.config import Settings, load_settings
+from assistant.errors import UserError
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="Data home (index, models, adapters). Default: $ASSISTANT_HOME or ~/.local/share/domain-assistant.",
+        show_default=False,
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML config file. Default: <home>/config.toml.", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def settings_from(home: Path | None, config: Path | None) -> Settings:
+    return load_settings(home=home, config_file=config)
+
+
+def print_json(value: BaseModel | dict[str, Any]) -> None:
+    data = value.model_dump() if isinstance(value, BaseModel) else value
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def run(app: Callable[[], Any]) -> None:
+    """Run a CLI so that a user's mistake is one line on stderr and exit status 2, never a traceback."""
+    try:
+        app()
+    except UserError as err:
+        stderr.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        raise SystemExit(130) from None

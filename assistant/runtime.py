@@ -1,0 +1,86 @@
+"""One object per process that owns the loaded models, shared by the CLIs and the UI.
+
+Everything is loaded on first use and kept: the embedding model, the index,
+the generator. ``assistant retrieve`` therefore never loads the LLM, and a
+batch of questions loads each model once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from assistant.backends import Backend, create_backend
+from assistant.config import Settings
+from assistant.graph import AnswerState, build_graph
+from assistant.results import AnswerResult, Citation, RetrieveResult
+from ingest.embedder import Embedder
+from ingest.manifest import Manifest
+from ingest.store import Index
+
+TokenCallback = Callable[[str], None]
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return Embedder.from_settings(self.settings)
+
+    @cached_property
+    def index(self) -> Index:
+        return Index(self.settings.index_dir / "chroma", self.embedder)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        return Manifest(self.settings.index_dir / "manifest.sqlite")
+
+    @cached_property
+    def backend(self) -> Backend:
+        return create_backend(self.settings)
+
+    @cached_property
+    def graph(self) -> Any:
+        return build_graph(self)
+
+    def retrieve(self, question: str, domain: str = "auto") -> RetrieveResult:
+        state = self._run({"question": question, "requested_domain": domain, "generate": False})
+        citations = [Citation(n=n, **p.model_dump()) for n, p in enumerate(state["passages"], start=1)]
+        return RetrieveResult(
+            question=question,
+            domain=state["route"].domain,
+            route=state["route"],
+            citations=citations,
+            timings_ms=state["timings_ms"],
+        )
+
+    def ask(self, question: str, domain: str = "auto", on_token: TokenCallback | None = None) -> AnswerResult:
+        state = self._run({"question": question, "requested_domain": domain}, on_token)
+        return AnswerResult(
+            question=question,
+            domain=state["route"].domain,
+            route=state["route"],
+            adapter=None,
+            answer=state["answer"],
+            citations=state["citations"],
+            cited=state["cited"],
+            timings_ms=state["timings_ms"],
+        )
+
+    def _run(self, inputs: AnswerState, on_token: TokenCallback | None = None) -> AnswerState:
+        started = time.perf_counter()
+        final: AnswerState = inputs
+        for mode, chunk in self.graph.stream(inputs, stream_mode=["custom", "values"]):
+            if mode == "custom" and on_token is not None:
+                on_token(chunk["token"])
+            elif mode == "values":
+                final = chunk
+        final["timings_ms"] = {
+            **final["timings_ms"],
+            "total": round((time.perf_counter() - started) * 1000, 1),
+        }
+        return final

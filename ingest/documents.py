@@ -1,0 +1,129 @@
+"""Files → ``Document``: plain text split into blocks that carry their heading path.
+
+Every format is reduced to the same shape so that one chunker serves them all.
+HTML goes through trafilatura (main content only, no navigation or footers) and
+comes out as Markdown, whose headings then give the section path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import UserError
+
+TEXT_SUFFIXES = {".txt", ".text", ".rst", ".log"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+@dataclass
+class Block:
+    """A run of text under one heading path (e.g. ``Factory reset > Resetting a unit``)."""
+
+    text: str
+    section: str = ""
+
+
+@dataclass
+class Document:
+    path: Path
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+class DocumentError(UserError):
+    """A file that cannot be read as a document; the message names the reason."""
+
+
+def load_document(path: Path) -> Document:
+    """Read one file with the loader its content and suffix call for."""
+    raw = path.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise DocumentError("binary content, not a text document")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DocumentError("not valid UTF-8 text") from None
+    loader = _loader_for(path, text)
+    document = loader(path, text)
+    if not any(block.text.strip() for block in document.blocks):
+        raise DocumentError("no text found")
+    return document
+
+
+def _loader_for(path: Path, text: str) -> Callable[[Path, str], Document]:
+    """Sniff HTML by content too: Debian manuals ship pages without an .html suffix."""
+    suffix = path.suffix.lower()
+    head = text[:1024].lstrip().lower()
+    if suffix in HTML_SUFFIXES or head.startswith(("<!doctype html", "<html", "<?xml")):
+        return _load_html
+    if suffix in MARKDOWN_SUFFIXES:
+        return _load_markdown
+    return _load_text
+
+
+def _load_text(path: Path, text: str) -> Document:
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), path.stem)
+    return Document(path, title=first_line[:200], blocks=[Block(text)])
+
+
+def _load_markdown(path: Path, text: str) -> Document:
+    blocks = markdown_blocks(text)
+    title = next((b.section.split(" > ")[0] for b in blocks if b.section), path.stem)
+    return Document(path, title=title, blocks=blocks)
+
+
+def _load_html(path: Path, text: str) -> Document:
+    import trafilatura
+
+    markdown = trafilatura.extract(
+        text, output_format="markdown", include_tables=True, include_formatting=True, favor_recall=True
+    )
+    if not markdown:
+        raise DocumentError("no main content found in the HTML")
+    metadata = trafilatura.extract_metadata(text)
+    title = (metadata.title if metadata and metadata.title else "") or path.stem
+    blocks = markdown_blocks(markdown)
+    if not blocks[0].section.startswith(title):
+        # trafilatura drops the <h1> it used as the title; put it back at the top of the path.
+        blocks = [Block(b.text, f"{title} > {b.section}" if b.section else title) for b in blocks]
+    return Document(path, title=title, blocks=blocks)
+
+
+def markdown_blocks(text: str) -> list[Block]:
+    """Split Markdown at headings, keeping the path of enclosing headings."""
+    blocks: list[Block] = []
+    path: list[tuple[int, str]] = []
+    lines: list[str] = []
+
+    def flush() -> None:
+        body = "\n".join(lines).strip()
+        if body:
+            blocks.append(Block(body, " > ".join(title for _, title in path)))
+        lines.clear()
+
+    in_code = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        match = None if in_code else _HEADING.match(line)
+        if match:
+            flush()
+            level, title = len(match.group(1)), _strip_markup(match.group(2))
+            path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, title)]
+        else:
+            lines.append(line)
+    flush()
+    if not blocks and path:  # a file of headings only still has text worth indexing
+        blocks.append(Block(" > ".join(t for _, t in path), " > ".join(t for _, t in path)))
+    return blocks
+
+
+def _strip_markup(title: str) -> str:
+    return re.sub(r"[*_`]", "", title).strip()

@@ -1,0 +1,87 @@
+"""Sentence-transformers embeddings, loaded once per process from a local folder.
+
+Chroma gets a registered embedding function wrapping the same model: without
+one it falls back to a default that downloads an ONNX model, and an
+unregistered one cannot be rebuilt by a new process that reopens the index.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from chromadb import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from assistant.config import Settings
+from assistant.models import resolve_embedding_model
+
+
+class Embedder:
+    def __init__(self, path: Path, model_id: str, batch_size: int = 32) -> None:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        self.path = path
+        self.model_id = model_id
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.dimension = int(self.model.get_embedding_dimension() or 0)
+        self.max_tokens = self.model.max_seq_length or 512  # BERT-style models' usual limit
+        self._tokenizer = self.model.tokenizer
+        self.embed_query = lru_cache(maxsize=256)(self._embed_query)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        path, model_id = resolve_embedding_model(settings)
+        return load_embedder(path, model_id, settings.embedding.batch_size)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces without [CLS]/[SEP], the unit of the model's length limit."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, so that cosine similarity is a dot product."""
+        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _embed_query(self, text: str) -> tuple[float, ...]:
+        # A tuple, so the cached value cannot be changed by a caller.
+        return tuple(float(x) for x in self.embed([text])[0])
+
+
+@lru_cache(maxsize=4)
+def load_embedder(path: Path, model_id: str, batch_size: int = 32) -> Embedder:
+    """One instance per model and process: Chroma rebuilds its function on every collection it opens."""
+    return Embedder(path, model_id, batch_size)
+
+
+@register_embedding_function
+class ChromaEmbedding(EmbeddingFunction[Documents]):
+    """The product's embedder as Chroma sees it; the config names the model it was built with."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.embedder.embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "domain_assistant_sentence_transformer"
+
+    def default_space(self) -> Any:
+        return "cosine"
+
+    def supported_spaces(self) -> Any:
+        return ["cosine"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model_id": self.embedder.model_id, "path": str(self.embedder.path)}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ChromaEmbedding:
+        return ChromaEmbedding(load_embedder(Path(config["path"]), config["model_id"]))

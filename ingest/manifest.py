@@ -1,0 +1,80 @@
+"""What has been ingested: one SQLite row per (domain, path) with its content hash and chunk ids.
+
+The manifest is written only after a document's chunks are in the index, so a
+run killed at any point leaves it describing documents that are fully indexed;
+re-running then redoes exactly the unfinished files.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    domain      TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    chunk_ids   TEXT NOT NULL,
+    ingested_at TEXT NOT NULL,
+    PRIMARY KEY (domain, path)
+)
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    domain: str
+    path: str
+    source: str
+    title: str
+    sha256: str
+    chunk_ids: tuple[str, ...]
+
+
+class Manifest:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+        self._db.commit()
+
+    def get(self, domain: str, path: str) -> DocumentRecord | None:
+        row = self._db.execute(
+            "SELECT domain, path, source, title, sha256, chunk_ids FROM documents WHERE domain=? AND path=?",
+            (domain, path),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def records(self, domain: str) -> list[DocumentRecord]:
+        rows = self._db.execute(
+            "SELECT domain, path, source, title, sha256, chunk_ids FROM documents WHERE domain=? ORDER BY path",
+            (domain,),
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+    def put(self, records: list[DocumentRecord]) -> None:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(r.domain, r.path, r.source, r.title, r.sha256, json.dumps(list(r.chunk_ids)), now) for r in records],
+            )
+
+    def delete(self, domain: str, path: str) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM documents WHERE domain=? AND path=?", (domain, path))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _record(row: tuple[str, str, str, str, str, str]) -> DocumentRecord:
+    domain, path, source, title, sha256, chunk_ids = row
+    return DocumentRecord(domain, path, source, title, sha256, tuple(json.loads(chunk_ids)))

@@ -1,0 +1,206 @@
+"""Paths → documents → chunks → vectors → index, incrementally, one domain at a time.
+
+A chunk's id is a hash of its domain, file and text, so a changed file keeps
+the ids (and vectors) of its unchanged chunks: only new text is embedded, and
+only vanished text is deleted. Chunks of many files are embedded together in
+large batches; the manifest is written after the index, file by file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.config import ChunkSettings
+from assistant.errors import UserError
+from ingest.chunker import Chunk, chunk_document
+from ingest.documents import SUPPORTED_SUFFIXES, load_document
+from ingest.manifest import DocumentRecord, Manifest
+from ingest.store import Index, check_domain_name
+
+ProgressCallback = Callable[[int, int, int], None]
+"""Called after each file with (files done, files in all, chunks added so far)."""
+
+_FLUSH_CHUNKS = 256  # embed in batches this large: per-file batches waste most of the model's time
+
+
+@dataclass
+class IngestSummary:
+    domain: str
+    files_added: int = 0
+    files_updated: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    files_failed: list[dict[str, str]] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path  # absolute: the document's identity in the manifest
+    source: str  # the name shown in citations, relative to what the user gave
+
+
+@dataclass
+class _Prepared:
+    record: DocumentRecord
+    is_new: bool
+    texts: dict[str, str]  # chunk id → text, only for chunks not yet in the index
+    metadatas: dict[str, dict[str, Any]]
+    stale_ids: list[str]
+
+
+def discover(paths: Sequence[Path]) -> list[SourceFile]:
+    """Files named directly, and supported files under directories (no hidden ones, no symlink loops)."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise UserError(f"path not found: {', '.join(missing)}")
+    found: dict[Path, SourceFile] = {}
+    for given in paths:
+        root = given.resolve()
+        if root.is_file():
+            found.setdefault(root, SourceFile(root, root.name))
+            continue
+        for directory, subdirs, files in os.walk(root):
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(directory, name)
+                if name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    continue
+                found.setdefault(path, SourceFile(path, path.relative_to(root).as_posix()))
+    return list(found.values())
+
+
+def ingest_paths(
+    paths: Sequence[Path],
+    domain: str,
+    *,
+    index: Index,
+    manifest: Manifest,
+    chunking: ChunkSettings,
+    prune: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    started = time.perf_counter()
+    check_domain_name(domain)
+    files = discover(paths)
+    summary = IngestSummary(domain)
+    pending: list[_Prepared] = []
+    for done, file in enumerate(files, start=1):
+        try:
+            prepared = _prepare(file, domain, index, manifest, chunking)
+        except Exception as err:  # one bad file must never stop the batch
+            summary.files_failed.append({"path": str(file.path), "error": _reason(err)})
+        else:
+            if prepared is None:
+                summary.files_unchanged += 1
+            else:
+                pending.append(prepared)
+                if sum(len(p.texts) for p in pending) >= _FLUSH_CHUNKS:
+                    _flush(pending, domain, index, manifest, summary)
+        if on_progress:
+            on_progress(done, len(files), summary.chunks_added + sum(len(p.texts) for p in pending))
+    _flush(pending, domain, index, manifest, summary)
+    if prune:
+        _prune(paths, {f.path for f in files}, domain, index, manifest, summary)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _prepare(
+    file: SourceFile, domain: str, index: Index, manifest: Manifest, chunking: ChunkSettings
+) -> _Prepared | None:
+    """Chunk a new or changed file; ``None`` when the manifest already has this content."""
+    digest = hashlib.sha256(file.path.read_bytes()).hexdigest()
+    previous = manifest.get(domain, str(file.path))
+    if previous and previous.sha256 == digest:
+        return None
+    document = load_document(file.path)
+    max_tokens = min(chunking.max_tokens, index.embedder.max_tokens)
+    chunks = chunk_document(document, index.embedder.count_tokens, max_tokens, chunking.overlap_tokens)
+    ids = _chunk_ids(domain, file.path, chunks)
+    # Chunks already in the index (same text, or left by an interrupted run) are not embedded again.
+    already = index.existing_ids(domain, ids)
+    new = [(chunk_id, chunk) for chunk_id, chunk in zip(ids, chunks, strict=True) if chunk_id not in already]
+    old_ids = set(previous.chunk_ids) if previous else set()
+    return _Prepared(
+        record=DocumentRecord(domain, str(file.path), file.source, document.title, digest, tuple(ids)),
+        is_new=previous is None,
+        texts={chunk_id: chunk.text for chunk_id, chunk in new},
+        metadatas={
+            chunk_id: {
+                "domain": domain,
+                "source": file.source,
+                "path": str(file.path),
+                "title": document.title,
+                "section": chunk.section,
+                "chunk_index": chunk.index,
+                "doc_sha256": digest,
+            }
+            for chunk_id, chunk in new
+        },
+        stale_ids=sorted(old_ids - set(ids)),
+    )
+
+
+def _chunk_ids(domain: str, path: Path, chunks: list[Chunk]) -> list[str]:
+    seen: dict[str, int] = {}
+    ids = []
+    for chunk in chunks:
+        occurrence = seen.get(chunk.text, 0)
+        seen[chunk.text] = occurrence + 1
+        key = f"{domain}\0{path}\0{occurrence}\0{chunk.text}".encode()
+        ids.append(hashlib.sha256(key).hexdigest()[:32])
+    return ids
+
+
+def _flush(pending: list[_Prepared], domain: str, index: Index, manifest: Manifest, summary: IngestSummary) -> None:
+    """Embed and store the pending files' chunks, then record the files: index first, manifest last."""
+    ids = [chunk_id for p in pending for chunk_id in p.texts]
+    if ids:
+        texts = [text for p in pending for text in p.texts.values()]
+        metadatas = [meta for p in pending for meta in p.metadatas.values()]
+        index.add(domain, ids, texts, metadatas, index.embedder.embed(texts))
+    stale = [chunk_id for p in pending for chunk_id in p.stale_ids]
+    index.delete(domain, stale)
+    manifest.put([p.record for p in pending])
+    summary.chunks_added += len(ids)
+    summary.chunks_removed += len(stale)
+    summary.files_added += sum(p.is_new for p in pending)
+    summary.files_updated += sum(not p.is_new for p in pending)
+    pending.clear()
+
+
+def _prune(
+    roots: Sequence[Path],
+    present: set[Path],
+    domain: str,
+    index: Index,
+    manifest: Manifest,
+    summary: IngestSummary,
+) -> None:
+    """Forget documents of the domain that were under the given paths and are gone now."""
+    resolved = [root.resolve() for root in roots]
+    for record in manifest.records(domain):
+        path = Path(record.path)
+        under_roots = any(path == root or path.is_relative_to(root) for root in resolved)
+        if under_roots and path not in present:
+            index.delete(domain, record.chunk_ids)
+            manifest.delete(domain, record.path)
+            summary.files_removed += 1
+            summary.chunks_removed += len(record.chunk_ids)
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, UserError):
+        return str(err)
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    return f"{type(err).__name__}: {err}"

@@ -1,0 +1,130 @@
+"""The vector index: one Chroma collection per domain, under the data home.
+
+Each collection records the embedding model it was built with; opening it with
+another model is refused, since its vectors would be meaningless to the query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import chromadb
+import numpy as np
+from chromadb.api.models.Collection import Collection
+from chromadb.config import Settings as ChromaSettings
+
+from assistant.errors import UserError
+from assistant.results import Passage
+from ingest.embedder import ChromaEmbedding, Embedder
+
+_PREFIX = "domain_"
+_DOMAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+RESERVED_DOMAIN_NAMES = {"auto", "all", "none"}
+
+
+def check_domain_name(name: str) -> str:
+    if not _DOMAIN_NAME.match(name) or name in RESERVED_DOMAIN_NAMES:
+        raise UserError(
+            f"invalid domain name {name!r}: use 1-48 lowercase letters, digits, '-' or '_' "
+            f"(not {', '.join(sorted(RESERVED_DOMAIN_NAMES))})"
+        )
+    return name
+
+
+class Index:
+    def __init__(self, path: Path, embedder: Embedder) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.embedder = embedder
+        self._client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+        self._function = ChromaEmbedding(embedder)
+        self._collections: dict[str, Collection] = {}
+
+    def domains(self) -> list[str]:
+        """Domains that hold at least one chunk, sorted."""
+        names = (c.name.removeprefix(_PREFIX) for c in self._client.list_collections())
+        return sorted(d for d in names if self.count(d) > 0)
+
+    def count(self, domain: str) -> int:
+        collection = self._open(domain, create=False)
+        return collection.count() if collection else 0
+
+    def existing_ids(self, domain: str, ids: Sequence[str]) -> set[str]:
+        collection = self._open(domain, create=False)
+        if collection is None or not ids:
+            return set()
+        return set(collection.get(ids=list(ids), include=[])["ids"])
+
+    def add(
+        self,
+        domain: str,
+        ids: list[str],
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        vectors: np.ndarray,
+    ) -> None:
+        collection = self._open(domain, create=True)
+        assert collection is not None
+        collection.upsert(ids=ids, documents=texts, metadatas=metadatas, embeddings=vectors)  # type: ignore[arg-type]
+
+    def delete(self, domain: str, ids: Sequence[str]) -> None:
+        collection = self._open(domain, create=False)
+        if collection is not None and ids:
+            collection.delete(ids=list(ids))
+
+    def search(self, domain: str, query: Sequence[float], k: int) -> list[Passage]:
+        """The ``k`` chunks of ``domain`` nearest to the query vector, best first."""
+        collection = self._open(domain, create=False)
+        if collection is None:
+            return []
+        found = collection.query(
+            query_embeddings=np.asarray([query], dtype=np.float32),
+            n_results=k,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids, docs, metas, dists = (
+            found["ids"][0],
+            found["documents"],
+            found["metadatas"],
+            found["distances"],
+        )
+        assert docs is not None and metas is not None and dists is not None
+        return [
+            Passage(
+                chunk_id=chunk_id,
+                domain=domain,
+                source=str(meta["source"]),
+                title=str(meta["title"]),
+                section=str(meta.get("section", "")),
+                text=text,
+                score=round(1.0 - float(distance), 4),
+            )
+            for chunk_id, text, meta, distance in zip(ids, docs[0], metas[0], dists[0], strict=True)
+        ]
+
+    def _open(self, domain: str, *, create: bool) -> Collection | None:
+        if domain in self._collections:
+            return self._collections[domain]
+        name = _PREFIX + check_domain_name(domain)
+        model = {"embedding_model": self.embedder.model_id, "embedding_dimension": self.embedder.dimension}
+        if create:
+            collection = self._client.get_or_create_collection(
+                name,
+                embedding_function=self._function,  # type: ignore[arg-type]
+                metadata=model,
+            )
+        else:
+            try:
+                collection = self._client.get_collection(name, embedding_function=self._function)  # type: ignore[arg-type]
+            except chromadb.errors.NotFoundError:
+                return None
+        built_with = (collection.metadata or {}).get("embedding_model")
+        if built_with != self.embedder.model_id:
+            raise UserError(
+                f"domain {domain!r} was indexed with embedding model {built_with!r}, but the configured one is "
+                f"{self.embedder.model_id!r}: switch embedding.model back or re-ingest the domain"
+            )
+        self._collections[domain] = collection
+        return collection
