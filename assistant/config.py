@@ -10,6 +10,7 @@ lives under ``home``.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,7 +118,10 @@ class Settings(BaseSettings):
 
 def _config_file_path(init_settings: PydanticBaseSettingsSource) -> Path:
     """The TOML file depends on ``home``, so it is found before the other sources are read."""
-    given: dict[str, Any] = init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+    return _config_file_path_from(init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {})
+
+
+def _config_file_path_from(given: dict[str, Any]) -> Path:
     explicit = given.get("config_file") or os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
     if explicit:
         path = Path(explicit).expanduser()
@@ -140,6 +144,8 @@ def load_settings(home: Path | None = None, config_file: Path | None = None, **o
         init["config_file"] = config_file
     try:
         return Settings(**init)
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"cannot read {_config_file_path_from(init)}: {err}") from None
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in err.errors())
         raise UserError(f"invalid configuration: {problems}") from None

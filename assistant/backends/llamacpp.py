@@ -14,8 +14,11 @@ from assistant.errors import UserError
 from assistant.prompts import STOP_SEQUENCES
 
 _log = logging.getLogger("llama_cpp")
-_log.setLevel(logging.ERROR)  # its INFO/WARN lines are load diagnostics, not news for a user
+# llama.cpp logs even harmless notices at ERROR level (e.g. "using full-size SWA cache"); its real
+# failures come back as exceptions, so its log is silent unless a developer lowers this level.
+_log.setLevel(logging.CRITICAL)
 _GGML_LOG_LEVELS = {1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG}
+_log_callback: object = None  # ctypes must keep the callback alive as long as llama.cpp may call it
 
 
 def _route_llama_logs_to_logging() -> None:
@@ -26,12 +29,14 @@ def _route_llama_logs_to_logging() -> None:
     """
     import llama_cpp
 
+    global _log_callback
+
     @llama_cpp.llama_log_callback
     def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         _log.log(_GGML_LOG_LEVELS.get(level, logging.DEBUG), text.decode("utf-8", "replace").rstrip())
 
     llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
-    _route_llama_logs_to_logging.callback = forward  # type: ignore[attr-defined]  # keep it alive
+    _log_callback = forward
 
 
 class LlamaCppBackend:

@@ -1,0 +1,101 @@
+"""Fixtures on the real parts: a real Chroma in a temp data home, the real MiniLM, the real Gemma GGUF.
+
+Models are loaded once per test session (the embedder is cached per process),
+and the 253 MB Gemma file is assembled once into a shared models folder that
+every test home links to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from assistant.config import load_settings
+from assistant.runtime import Runtime
+from ingest.pipeline import ingest_paths
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+SAMPLE_DOMAINS = ("support", "policy")
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+def _new_home(root: Path, models_dir: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "models").symlink_to(models_dir, target_is_directory=True)
+    return root
+
+
+@pytest.fixture
+def home(tmp_path: Path, models_dir: Path) -> Path:
+    """An empty data home of the test's own."""
+    return _new_home(tmp_path / "home", models_dir)
+
+
+@pytest.fixture
+def runtime(home: Path) -> Iterator[Runtime]:
+    yield Runtime(load_settings(home=home))
+
+
+@pytest.fixture(scope="session")
+def sample_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Path:
+    """A data home with the sample corpus ingested; tests must not change it."""
+    home = _new_home(tmp_path_factory.mktemp("sample") / "home", models_dir)
+    runtime = Runtime(load_settings(home=home))
+    for domain in SAMPLE_DOMAINS:
+        summary = ingest_paths(
+            [SAMPLES / "corpus" / domain],
+            domain,
+            index=runtime.index,
+            manifest=runtime.manifest,
+            chunking=runtime.settings.chunking,
+        )
+        assert not summary.files_failed, summary.files_failed
+    runtime.manifest.close()
+    return home
+
+
+@pytest.fixture(scope="session")
+def sample_runtime(sample_home: Path) -> Runtime:
+    return Runtime(load_settings(home=sample_home))
+
+
+def sample_questions() -> list[dict[str, object]]:
+    lines = (SAMPLES / "questions.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict[str, object]:
+        return json.loads(self.stdout)  # type: ignore[no-any-return]
+
+
+def run_cli(command: str, *args: str | Path, home: Path, env: dict[str, str] | None = None) -> CliResult:
+    """Run an installed console script in a new process, as a user would."""
+    full_env = {**os.environ, "ASSISTANT_HOME": str(home), **(env or {})}
+    done = subprocess.run(
+        [str(BIN / command), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=600,
+        check=False,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)

@@ -1,0 +1,89 @@
+"""The console scripts in new processes, as a user runs them: JSON contract, batch form, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import SAMPLES, run_cli
+
+
+def _one_line_error(stderr: str, expected: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ") and expected in lines[0], stderr
+    assert "Traceback" not in stderr
+
+
+def test_ingest_then_ask_json_cites_the_expected_document(home: Path) -> None:
+    ingest = run_cli("ingest", SAMPLES / "corpus" / "support", "--domain", "support", "--json", home=home)
+    assert ingest.returncode == 0, ingest.stderr
+    summary = ingest.json()
+    assert summary["files_added"] == 8 and summary["files_failed"] == [] and summary["chunks_added"] > 8
+    assert set(summary) == {
+        "domain", "files_added", "files_updated", "files_unchanged", "files_removed",
+        "files_failed", "chunks_added", "chunks_removed", "seconds",
+    }  # fmt: skip
+
+    ask = run_cli("assistant", "ask", "What does a blinking purple LED mean?", "--json", home=home)
+    assert ask.returncode == 0, ask.stderr
+    assert ask.stderr == ""  # nothing from llama.cpp or the loaders leaks onto the terminal
+    answer = ask.json()
+    assert {"question", "domain", "route", "adapter", "answer", "citations", "timings_ms"} <= set(answer)
+    assert answer["domain"] == "support" and answer["adapter"] is None and answer["answer"]
+    citations = answer["citations"]
+    assert isinstance(citations, list) and citations
+    assert {"n", "source", "title", "chunk_id", "score", "text"} <= set(citations[0])
+    assert "led-status.html" in {c["source"] for c in citations}
+
+
+def test_batch_retrieve_prints_one_result_per_line(sample_home: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"question": "How long is CCTV footage kept?"}\n\n'
+        '{"question": "Guest Wi-Fi time limits", "domain": "support"}\n'
+        '{"question": "Anything", "domain": "legal"}\n'
+    )
+    result = run_cli("assistant", "retrieve", "--questions", questions, "-k", "2", home=sample_home)
+    assert result.returncode == 1  # one question failed, the others were still answered
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("domain") for line in lines] == ["policy", "support", "legal"]
+    assert lines[0]["citations"][0]["source"] == "data-retention.html" and len(lines[0]["citations"]) == 2
+    assert "unknown domain 'legal'" in lines[2]["error"]
+
+
+def test_bad_batch_line_is_reported_with_its_number(sample_home: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "ok"}\n{"questin": "typo"}\n')
+    result = run_cli("assistant", "ask", "--questions", questions, home=sample_home)
+    assert result.returncode == 2 and result.stdout == ""
+    _one_line_error(result.stderr, "q.jsonl line 2: Field required")
+
+
+def test_missing_path_is_one_line_error(home: Path) -> None:
+    result = run_cli("ingest", "/no/such/folder", "--domain", "support", home=home)
+    assert result.returncode == 2
+    _one_line_error(result.stderr, "path not found: /no/such/folder")
+
+
+def test_unknown_domain_is_one_line_error(sample_home: Path) -> None:
+    result = run_cli("assistant", "ask", "How do I reset?", "--domain", "legal", home=sample_home)
+    assert result.returncode == 2
+    _one_line_error(result.stderr, "unknown domain 'legal'; known domains: policy, support")
+
+
+def test_empty_index_is_one_line_error(home: Path) -> None:
+    result = run_cli("assistant", "ask", "How do I reset?", home=home)
+    assert result.returncode == 2
+    _one_line_error(result.stderr, "the index is empty")
+
+
+def test_failed_file_sets_exit_status_and_is_named(home: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("# Good\n\nA readable page.\n")
+    (docs / "bad.txt").write_bytes(b"\x00\x01\x02binary")
+    result = run_cli("ingest", docs, "--domain", "misc", home=home)
+    assert result.returncode == 1
+    assert "bad.txt: binary content, not a text document" in result.stderr
+    assert "misc: 1 added" in result.stdout
