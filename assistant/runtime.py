@@ -73,14 +73,7 @@ class Runtime:
 
     def _run(self, inputs: AnswerState, on_token: TokenCallback | None = None) -> AnswerState:
         started = time.perf_counter()
-        final: AnswerState = inputs
-        for mode, chunk in self.graph.stream(inputs, stream_mode=["custom", "values"]):
-            if mode == "custom" and on_token is not None:
-                on_token(chunk["token"])
-            elif mode == "values":
-                final = chunk
-        final["timings_ms"] = {
-            **final["timings_ms"],
-            "total": round((time.perf_counter() - started) * 1000, 1),
-        }
+        final: AnswerState = self.graph.invoke(inputs, config={"configurable": {"on_token": on_token}})
+        total_ms = round((time.perf_counter() - started) * 1000, 1)
+        final["timings_ms"] = {**final["timings_ms"], "total": total_ms}
         return final

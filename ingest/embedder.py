@@ -40,8 +40,12 @@ class Embedder:
         return load_embedder(path, model_id, settings.embedding.batch_size)
 
     def count_tokens(self, text: str) -> int:
-        """Word pieces without [CLS]/[SEP], the unit of the model's length limit."""
-        return len(self._tokenizer.encode(text, add_special_tokens=False))
+        """Word pieces without [CLS]/[SEP], the unit of the model's length limit.
+
+        Counting a long paragraph is how the chunker decides to split it, so the
+        tokenizer's warning about sequences over the limit is turned off here.
+        """
+        return len(self._tokenizer.encode(text, add_special_tokens=False, verbose=False))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, so that cosine similarity is a dot product."""

@@ -1,0 +1,147 @@
+"""Answer latency on the offline defaults: the whole graph against raw llama-cpp-python, in one run.
+
+    .venv/bin/python bench/answer_latency.py [--repeats 3] [--home DIR]
+
+Loads everything once and reports, as JSON: load times (imports, embedder,
+index, GGUF), then for each sample question with 5 passages the time to first
+token and total answer time through ``Runtime.ask``, and the same prompt through
+a separate raw ``llama_cpp.Llama`` with the same settings. Both instances see
+the questions in the same order, so llama.cpp's prompt-prefix cache helps both
+alike. Ratios (graph / raw) are the figures to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+STARTED = time.perf_counter()
+
+from assistant.config import load_settings  # noqa: E402  (the import itself is measured)
+from assistant.runtime import Runtime  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="Passes over the sample questions.")
+    parser.add_argument("--home", type=Path, help="Data home; default: a temporary one.")
+    args = parser.parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="bench-home-"))
+    imports_s = time.perf_counter() - STARTED
+
+    settings = load_settings(home=home)
+    from assistant.models import resolve_gguf
+    from ingest.pipeline import ingest_paths
+
+    gguf = resolve_gguf(settings)  # assembled once from the PyPI package; not part of the load figures
+    runtime = Runtime(settings)
+    loads = {"imports_s": imports_s}
+    loads["embedder_s"] = _timed(lambda: runtime.embedder)
+    loads["index_s"] = _timed(lambda: runtime.index)
+    for domain in ("support", "policy"):
+        ingest_paths(
+            [REPO / "samples/corpus" / domain],
+            domain,
+            index=runtime.index,
+            manifest=runtime.manifest,
+            chunking=settings.chunking,
+        )
+    loads["llm_s"] = _timed(lambda: runtime.backend)
+
+    from llama_cpp import Llama
+
+    from assistant.prompts import STOP_SEQUENCES, build_prompt
+
+    raw = Llama(
+        model_path=str(gguf),
+        n_ctx=settings.llm.n_ctx,
+        n_threads=settings.llm.n_threads or os.cpu_count(),
+        seed=settings.llm.seed,
+        verbose=False,
+    )
+    questions = [json.loads(line)["question"] for line in (REPO / "samples/questions.jsonl").read_text().splitlines()]
+    graph_runs, raw_runs = [], []
+    for _ in range(args.repeats):
+        for question in questions:
+            graph_runs.append(_measure(lambda emit, q=question: runtime.ask(q, on_token=emit)))
+            passages = runtime.retrieve(question).citations
+            prompt = build_prompt(question, passages)
+
+            def run_raw(emit: object, prompt: str = prompt) -> None:
+                for part in raw.create_completion(
+                    prompt,
+                    max_tokens=settings.llm.max_tokens,
+                    temperature=settings.llm.temperature,
+                    seed=settings.llm.seed,
+                    stop=STOP_SEQUENCES,
+                    stream=True,
+                ):
+                    emit(part["choices"][0]["text"])  # type: ignore[operator, index]
+
+            raw_runs.append(_measure(run_raw))
+    report = {
+        "machine": _machine(),
+        "settings": {"k": settings.retrieval.k, "n_ctx": settings.llm.n_ctx, "max_tokens": settings.llm.max_tokens},
+        "load": {key: round(value, 3) for key, value in loads.items()},
+        "graph": _summary(graph_runs),
+        "raw_llama_cpp": _summary(raw_runs),
+    }
+    report["ratio_graph_to_raw"] = {
+        key: round(report["graph"][key] / report["raw_llama_cpp"][key], 3)
+        for key in ("first_token_ms_p50", "total_ms_p50", "tokens_per_s_p50")
+    }
+    print(json.dumps(report, indent=2))
+
+
+def _timed(load: object) -> float:
+    started = time.perf_counter()
+    load()  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
+def _measure(run: object) -> dict[str, float]:
+    """Time to first piece, total time and pieces (≈ tokens) per second of one streamed answer."""
+    started = time.perf_counter()
+    first: list[float] = []
+    pieces: list[str] = []
+
+    def emit(piece: str) -> None:
+        if not first:
+            first.append(time.perf_counter())
+        pieces.append(piece)
+
+    run(emit)  # type: ignore[operator]
+    ended = time.perf_counter()
+    generating = ended - (first[0] if first else ended)
+    return {
+        "first_token_ms": ((first[0] if first else ended) - started) * 1000,
+        "total_ms": (ended - started) * 1000,
+        "tokens": len(pieces),
+        "tokens_per_s": (len(pieces) - 1) / generating if generating > 0 and len(pieces) > 1 else 0.0,
+    }
+
+
+def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
+    summary: dict[str, float] = {"runs": len(runs)}
+    for key in ("first_token_ms", "total_ms", "tokens_per_s", "tokens"):
+        values = sorted(run[key] for run in runs)
+        summary[f"{key}_p50"] = round(statistics.median(values), 1)
+        summary[f"{key}_p95"] = round(values[min(len(values) - 1, int(0.95 * len(values)))], 1)
+    return summary
+
+
+def _machine() -> dict[str, object]:
+    import platform
+
+    return {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+
+
+if __name__ == "__main__":
+    main()
