@@ -12,6 +12,8 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
+from langgraph.graph.state import CompiledStateGraph
+
 from assistant.backends import Backend, create_backend
 from assistant.config import Settings
 from assistant.graph import AnswerState, build_graph
@@ -44,36 +46,33 @@ class Runtime:
         return create_backend(self.settings)
 
     @cached_property
-    def graph(self) -> Any:
+    def graph(self) -> CompiledStateGraph[AnswerState, Any, AnswerState, AnswerState]:
         return build_graph(self)
 
     def retrieve(self, question: str, domain: str = "auto") -> RetrieveResult:
         state = self._run({"question": question, "requested_domain": domain, "generate": False})
         citations = [Citation(n=n, **p.model_dump()) for n, p in enumerate(state["passages"], start=1)]
-        return RetrieveResult(
-            question=question,
-            domain=state["route"].domain,
-            route=state["route"],
-            citations=citations,
-            timings_ms=state["timings_ms"],
-        )
+        return RetrieveResult(citations=citations, **_route_fields(question, state))
 
     def ask(self, question: str, domain: str = "auto", on_token: TokenCallback | None = None) -> AnswerResult:
         state = self._run({"question": question, "requested_domain": domain}, on_token)
         return AnswerResult(
-            question=question,
-            domain=state["route"].domain,
-            route=state["route"],
             adapter=None,
             answer=state["answer"],
             citations=state["citations"],
             cited=state["cited"],
-            timings_ms=state["timings_ms"],
+            **_route_fields(question, state),
         )
 
     def _run(self, inputs: AnswerState, on_token: TokenCallback | None = None) -> AnswerState:
         started = time.perf_counter()
-        final: AnswerState = self.graph.invoke(inputs, config={"configurable": {"on_token": on_token}})
+        final: AnswerState = self.graph.invoke(inputs, config={"configurable": {"on_token": on_token}})  # type: ignore[assignment]
         total_ms = round((time.perf_counter() - started) * 1000, 1)
         final["timings_ms"] = {**final["timings_ms"], "total": total_ms}
         return final
+
+
+def _route_fields(question: str, state: AnswerState) -> dict[str, Any]:
+    """What every result says about how the question was handled."""
+    route = state["route"]
+    return {"question": question, "domain": route.domain, "route": route, "timings_ms": state["timings_ms"]}
