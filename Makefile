@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/ingest samples/corpus/support --domain support
 	$(BIN)/ingest samples/corpus/policy --domain policy
 	$(BIN)/assistant ask "$(QUESTION)"
-	$(BIN)/assistant ask "Can I accept a gift card from a supplier?"
+	$(BIN)/assistant ask "How long are invoices kept?"
 
 lint: install
 	$(BIN)/ruff check .
