@@ -46,7 +46,7 @@ def ingest(
         TextColumn("files · {task.fields[chunks]} chunks"),
         TimeElapsedColumn(),
         console=stderr,
-        disable=quiet or json_output,
+        disable=quiet or json_output or not stderr.is_terminal,
         transient=True,
     ) as progress:
         task = progress.add_task(f"ingest {domain}", total=None, chunks=0)
