@@ -140,6 +140,7 @@ def _print_citations(result: AnswerResult) -> None:
 
 def _citation_line(citation: Citation) -> str:
     where = f" — {escape(citation.section)}" if citation.section else ""
+    where += f", page {citation.page}" if citation.page is not None else ""
     return f"  \\[{citation.n}] [cyan]{escape(citation.source)}[/]{where} [dim]({citation.score:.2f})[/]"
 
 

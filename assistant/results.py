@@ -13,6 +13,7 @@ class Passage(BaseModel):
     source: str
     title: str
     section: str = ""
+    page: int | None = Field(default=None, description="1-based page, for PDFs.")
     text: str
     score: float = Field(description="Cosine similarity to the question, higher is better.")
 

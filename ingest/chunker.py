@@ -26,6 +26,7 @@ class Chunk:
     section: str
     index: int
     tokens: int
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def chunk_document(document: Document, count_tokens: TokenCounter, max_tokens: i
             header, budget = "", max_tokens - _SPECIAL_TOKENS
         for body in _pack(list(_pieces(block, count_tokens, budget)), budget, overlap_tokens):
             text = f"{header}\n{body}" if header else body
-            chunks.append(Chunk(text, block.section, len(chunks), count_tokens(text)))
+            chunks.append(Chunk(text, block.section, len(chunks), count_tokens(text), block.page))
     return chunks
 
 

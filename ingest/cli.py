@@ -26,7 +26,7 @@ from ingest.pipeline import IngestSummary, ingest_paths
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich")
 
 
-@app.command(help="Add documents (txt, md, html) to a domain's index, or refresh them after they changed.")
+@app.command(help="Add documents (txt, md, html, pdf, docx) to a domain's index, or refresh them after they changed.")
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders; folders are searched recursively.")],
     domain: Annotated[str, typer.Option("--domain", "-d", help="Domain to add the documents to.")],

@@ -2,12 +2,17 @@
 
 Every format is reduced to the same shape so that one chunker serves them all.
 HTML goes through trafilatura (main content only, no navigation or footers) and
-comes out as Markdown, whose headings then give the section path.
+comes out as Markdown, whose headings then give the section path. PDF pages
+(pypdf) become one block each with their page number; DOCX heading styles
+(python-docx) become Markdown headings. The format is sniffed from the content
+as well as the suffix, so a mislabelled file is read for what it is.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +22,11 @@ from assistant.errors import UserError
 TEXT_SUFFIXES = {".txt", ".text", ".rst", ".log"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES
+PDF_SUFFIXES = {".pdf"}
+DOCX_SUFFIXES = {".docx"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
+
+_PDF_MAGIC = b"%PDF-"
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
@@ -28,6 +37,7 @@ class Block:
 
     text: str
     section: str = ""
+    page: int | None = None  # 1-based, for paged formats
 
 
 @dataclass
@@ -44,14 +54,25 @@ class DocumentError(UserError):
 def load_document(path: Path) -> Document:
     """Read one file with the loader its content and suffix call for."""
     raw = path.read_bytes()
+    if not raw:
+        raise DocumentError("empty file")
+    suffix = path.suffix.lower()
+    if raw.startswith(_PDF_MAGIC):
+        return _checked(_load_pdf(path, raw))
+    if suffix in PDF_SUFFIXES:
+        raise DocumentError("not a PDF (no %PDF header)")
+    if suffix in DOCX_SUFFIXES:
+        return _checked(_load_docx(path, raw))
     if b"\x00" in raw[:8192]:
         raise DocumentError("binary content, not a text document")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DocumentError("not valid UTF-8 text") from None
-    loader = _loader_for(path, text)
-    document = loader(path, text)
+    return _checked(_loader_for(path, text)(path, text))
+
+
+def _checked(document: Document) -> Document:
     if not any(block.text.strip() for block in document.blocks):
         raise DocumentError("no text found")
     return document
@@ -94,6 +115,55 @@ def _load_html(path: Path, text: str) -> Document:
         # trafilatura drops the <h1> it used as the title; put it back at the top of the path.
         blocks = [Block(b.text, f"{title} > {b.section}" if b.section else title) for b in blocks]
     return Document(path, title=title, blocks=blocks)
+
+
+def _load_pdf(path: Path, raw: bytes) -> Document:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError("encrypted PDF (a password is needed)")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        metadata_title = reader.metadata.title if reader.metadata else None
+    except (PyPdfError, ValueError, KeyError, TypeError) as err:
+        raise DocumentError(f"unreadable PDF: {err}") from None
+    first_line = next((line.strip() for text in pages for line in text.splitlines() if line.strip()), "")
+    title = (metadata_title or first_line or path.stem).strip()[:200]
+    blocks = [Block(text.strip(), title, page=n) for n, text in enumerate(pages, start=1) if text.strip()]
+    return Document(path, title=title, blocks=blocks)
+
+
+def _load_docx(path: Path, raw: bytes) -> Document:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        word = docx.Document(io.BytesIO(raw))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as err:
+        raise DocumentError(f"unreadable DOCX: {err}") from None
+    lines = []
+    for paragraph in word.paragraphs:
+        style = paragraph.style.name if paragraph.style is not None else ""
+        level = _heading_level(style or "")
+        text = paragraph.text.strip()
+        lines.append(f"{'#' * level} {text}" if level and text else text)
+    for table in word.tables:
+        lines.extend(" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows)
+    blocks = markdown_blocks("\n\n".join(lines))
+    title = (word.core_properties.title or "").strip() or next(
+        (b.section.split(" > ")[0] for b in blocks if b.section), path.stem
+    )
+    return Document(path, title=title, blocks=blocks)
+
+
+def _heading_level(style: str) -> int:
+    """Word's 'Title' and 'Heading N' styles as Markdown heading levels (0: not a heading)."""
+    if style == "Title":
+        return 1
+    match = re.fullmatch(r"Heading (\d)", style)
+    return int(match.group(1)) if match else 0
 
 
 def markdown_blocks(text: str) -> list[Block]:

@@ -143,6 +143,7 @@ def _prepare(
                 "section": chunk.section,
                 "chunk_index": chunk.index,
                 "doc_sha256": digest,
+                **({"page": chunk.page} if chunk.page is not None else {}),
             }
             for chunk_id, chunk in new
         },

@@ -98,6 +98,7 @@ class Index:
                 source=str(meta["source"]),
                 title=str(meta["title"]),
                 section=str(meta.get("section", "")),
+                page=int(meta["page"]) if "page" in meta else None,  # type: ignore[arg-type]
                 text=text,
                 score=round(1.0 - float(distance), 4),
             )

@@ -1,0 +1,97 @@
+"""PDF and DOCX: real files built here, read with pypdf and python-docx, and bad ones refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docx
+import pytest
+from fpdf import FPDF
+from pypdf import PdfReader, PdfWriter
+
+from assistant.runtime import Runtime
+from ingest.documents import DocumentError, load_document
+from ingest.pipeline import ingest_paths
+
+
+def make_pdf(path: Path, pages: list[str], title: str = "Router Handbook") -> Path:
+    pdf = FPDF()
+    pdf.set_title(title)
+    pdf.set_font("helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    pdf.output(str(path))
+    return path
+
+
+def make_docx(path: Path) -> Path:
+    document = docx.Document()
+    document.add_heading("Expense Handbook", level=1)
+    document.add_paragraph("How expenses work at the company.")
+    document.add_heading("Mileage", level=2)
+    document.add_paragraph("Private cars are paid at 0.30 EUR per kilometre.")
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "City", "Hotel cap"
+    table.cell(1, 0).text, table.cell(1, 1).text = "Zurich", "220 EUR"
+    document.save(str(path))
+    return path
+
+
+def test_pdf_pages_keep_their_numbers(tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "handbook.pdf", ["Unpacking the unit.", "The reset button is on the back."])
+    document = load_document(pdf)
+    assert document.title == "Router Handbook"
+    assert [(block.page, block.text) for block in document.blocks] == [
+        (1, "Unpacking the unit."),
+        (2, "The reset button is on the back."),
+    ]
+
+
+def test_pdf_page_reaches_the_passage(runtime: Runtime, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    make_pdf(folder / "handbook.pdf", ["Unpacking the unit and its cables.", "The reset button sits on the back."])
+    summary = ingest_paths(
+        [folder], "manuals", index=runtime.index, manifest=runtime.manifest, chunking=runtime.settings.chunking
+    )
+    assert summary.files_added == 1 and not summary.files_failed
+    best = runtime.retrieve("where is the reset button?").citations[0]
+    assert (best.source, best.page) == ("handbook.pdf", 2)
+
+
+def test_docx_headings_become_sections_and_tables_are_kept(tmp_path: Path) -> None:
+    document = load_document(make_docx(tmp_path / "expenses.docx"))
+    assert document.title == "Expense Handbook"
+    mileage = next(b for b in document.blocks if b.section == "Expense Handbook > Mileage")
+    assert "0.30 EUR per kilometre" in mileage.text and "Zurich | 220 EUR" in mileage.text
+
+
+def test_encrypted_pdf_is_refused(tmp_path: Path) -> None:
+    plain = make_pdf(tmp_path / "plain.pdf", ["Secret numbers."])
+    writer = PdfWriter(clone_from=PdfReader(plain))
+    writer.encrypt(user_password="s3cret", algorithm="RC4-128")
+    locked = tmp_path / "locked.pdf"
+    writer.write(locked)
+    with pytest.raises(DocumentError, match="encrypted PDF"):
+        load_document(locked)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("truncated.pdf", None, "unreadable PDF"),
+        ("empty.pdf", b"", "empty file"),
+        ("fake.pdf", b"just some text pretending", "not a PDF"),
+        ("broken.docx", b"PK\x03\x04 not really a zip archive", "unreadable DOCX"),
+        ("notzip.docx", b"plain words", "unreadable DOCX"),
+    ],
+)
+def test_bad_paged_files_name_the_reason(tmp_path: Path, name: str, content: bytes | None, reason: str) -> None:
+    path = tmp_path / name
+    if content is None:  # a real PDF cut in half, as a failed download leaves it
+        whole = make_pdf(tmp_path / "whole.pdf", ["Some text on a page."]).read_bytes()
+        content = whole[: len(whole) // 2]
+    path.write_bytes(content)
+    with pytest.raises(DocumentError, match=reason):
+        load_document(path)
