@@ -129,6 +129,8 @@ def _load_pdf(path: Path, raw: bytes) -> Document:
         metadata_title = reader.metadata.title if reader.metadata else None
     except (PyPdfError, ValueError, KeyError, TypeError) as err:
         raise DocumentError(f"unreadable PDF: {err}") from None
+    if not any(text.strip() for text in pages):
+        raise DocumentError("PDF has no text layer (a scan? OCR is not supported)")
     first_line = next((line.strip() for text in pages for line in text.splitlines() if line.strip()), "")
     title = (metadata_title or first_line or path.stem).strip()[:200]
     blocks = [Block(text.strip(), title, page=n) for n, text in enumerate(pages, start=1) if text.strip()]

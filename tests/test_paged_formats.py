@@ -67,6 +67,15 @@ def test_docx_headings_become_sections_and_tables_are_kept(tmp_path: Path) -> No
     assert "0.30 EUR per kilometre" in mileage.text and "Zurich | 220 EUR" in mileage.text
 
 
+def test_pdf_without_text_layer_says_so(tmp_path: Path) -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.rect(20, 20, 100, 60)  # a drawing, as a scanned page is an image: no text to extract
+    pdf.output(str(tmp_path / "scan.pdf"))
+    with pytest.raises(DocumentError, match="no text layer"):
+        load_document(tmp_path / "scan.pdf")
+
+
 def test_encrypted_pdf_is_refused(tmp_path: Path) -> None:
     plain = make_pdf(tmp_path / "plain.pdf", ["Secret numbers."])
     writer = PdfWriter(clone_from=PdfReader(plain))
