@@ -51,9 +51,9 @@ class DocumentError(UserError):
     """A file that cannot be read as a document; the message names the reason."""
 
 
-def load_document(path: Path) -> Document:
-    """Read one file with the loader its content and suffix call for."""
-    raw = path.read_bytes()
+def load_document(path: Path, raw: bytes | None = None) -> Document:
+    """Parse one file with the loader its content and suffix call for (``raw``: its bytes, if already read)."""
+    raw = path.read_bytes() if raw is None else raw
     if not raw:
         raise DocumentError("empty file")
     suffix = path.suffix.lower()

@@ -118,11 +118,12 @@ def _prepare(
     file: SourceFile, domain: str, index: Index, manifest: Manifest, chunking: ChunkSettings
 ) -> _Prepared | None:
     """Chunk a new or changed file; ``None`` when the manifest already has this content."""
-    digest = hashlib.sha256(file.path.read_bytes()).hexdigest()
+    raw = file.path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
     previous = manifest.get(domain, str(file.path))
     if previous and previous.sha256 == digest:
         return None
-    document = load_document(file.path)
+    document = load_document(file.path, raw)
     max_tokens = min(chunking.max_tokens, index.embedder.max_tokens)
     chunks = chunk_document(document, index.embedder.count_tokens, max_tokens, chunking.overlap_tokens)
     ids = _chunk_ids(domain, file.path, chunks)
