@@ -60,6 +60,10 @@ class ChunkSettings(BaseModel):
     overlap_tokens: int = Field(default=32, ge=0)
 
 
+class IngestSettings(BaseModel):
+    max_file_mb: float = Field(default=100.0, gt=0, description="Larger files are refused, not read.")
+
+
 class RetrievalSettings(BaseModel):
     k: int = Field(default=5, ge=1, le=50, description="Passages given to the generator.")
 
@@ -86,6 +90,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkSettings = ChunkSettings()
+    ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     routing: RoutingSettings = RoutingSettings()
 

@@ -51,7 +51,7 @@ def main() -> None:
             domain,
             index=runtime.index,
             manifest=runtime.manifest,
-            chunking=settings.chunking,
+            settings=settings,
         )
     loads["llm_s"] = _timed(lambda: runtime.backend)
 

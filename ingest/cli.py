@@ -1,14 +1,16 @@
-"""`ingest PATH... --domain NAME`: add or refresh a domain's documents in the index."""
+"""`ingest PATH... --domain NAME` and the index's housekeeping: list, remove, stats, verify."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperGroup
 
 from assistant.console import (
     ConfigOption,
@@ -20,14 +22,33 @@ from assistant.console import (
     stderr,
     stdout,
 )
+from assistant.errors import UserError
 from assistant.runtime import Runtime
-from ingest.pipeline import IngestSummary, ingest_paths
+from ingest.pipeline import IngestSummary, forget, ingest_paths
+from ingest.verify import verify_domain
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich")
+
+class _AddByDefault(TyperGroup):
+    """`ingest PATH...` means `ingest add PATH...`: the common case needs no subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer vendors click; its Context is private
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["add", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_AddByDefault,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Add documents to a domain's index, and look after the index. `ingest PATH...` is `ingest add PATH...`.",
+)
+DomainFilter = Annotated[str | None, typer.Option("--domain", "-d", help="Only this domain.", show_default=False)]
 
 
 @app.command(help="Add documents (txt, md, html, pdf, docx) to a domain's index, or refresh them after they changed.")
-def ingest(
+def add(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders; folders are searched recursively.")],
     domain: Annotated[str, typer.Option("--domain", "-d", help="Domain to add the documents to.")],
     prune: Annotated[
@@ -43,21 +64,27 @@ def ingest(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("files · {task.fields[chunks]} chunks"),
+        TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]}"),
         TimeElapsedColumn(),
         console=stderr,
         disable=quiet or json_output or not stderr.is_terminal,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"ingest {domain}", total=None, chunks=0)
+        task = progress.add_task(f"ingest {domain}", total=None, chunks=0, rate="")
+
+        def on_progress(done: int, total: int, chunks: int) -> None:
+            elapsed = progress.tasks[task].elapsed or 0.0
+            rate = f"{done / elapsed:.1f} files/s, {chunks / elapsed:.1f} chunks/s" if elapsed > 0 else ""
+            progress.update(task, completed=done, total=total, chunks=chunks, rate=rate)
+
         summary = ingest_paths(
             paths,
             domain,
             index=runtime.index,
             manifest=runtime.manifest,
-            chunking=runtime.settings.chunking,
+            settings=runtime.settings,
             prune=prune,
-            on_progress=lambda done, total, chunks: progress.update(task, completed=done, total=total, chunks=chunks),
+            on_progress=on_progress,
         )
     if json_output:
         print_json(asdict(summary))
@@ -67,9 +94,111 @@ def ingest(
         raise typer.Exit(1)
 
 
+@app.command("list", help="List the documents in the index, per domain.")
+def list_documents(
+    domain: DomainFilter = None, json_output: JsonOption = False, home: HomeOption = None, config: ConfigOption = None
+) -> None:
+    runtime = Runtime(settings_from(home, config))
+    records = [r for d in _domains(runtime, domain) for r in runtime.manifest.records(d)]
+    if json_output:
+        print_json({"documents": [{**asdict(r), "chunk_ids": None, "chunks": len(r.chunk_ids)} for r in records]})
+        return
+    table = Table("domain", "source", "title", "chunks", "ingested (UTC)", box=None)
+    for r in records:
+        table.add_row(r.domain, escape(r.source), escape(r.title), str(len(r.chunk_ids)), r.ingested_at)
+    stdout.print(table)
+
+
+@app.command(help="Remove documents (by source name or path) from a domain, or the whole domain with --all.")
+def remove(
+    domain: Annotated[str, typer.Option("--domain", "-d", help="Domain to remove from.")],
+    names: Annotated[list[str] | None, typer.Argument(help="Source names or paths.", show_default=False)] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Remove every document of the domain.")] = False,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    runtime = Runtime(settings_from(home, config))
+    records = runtime.manifest.records(_domains(runtime, domain)[0])
+    if everything == bool(names):
+        raise UserError("name the documents to remove, or give --all (not both)")
+    if not everything:
+        wanted = set(names or [])
+        unknown = wanted - {r.source for r in records} - {r.path for r in records}
+        if unknown:
+            raise UserError(f"no document {', '.join(sorted(unknown))} in domain {domain!r} (see `ingest list`)")
+        records = [r for r in records if r.source in wanted or r.path in wanted]
+    for record in records:
+        forget(record, runtime.index, runtime.manifest)
+    removed = {
+        "domain": domain,
+        "files_removed": len(records),
+        "chunks_removed": sum(len(r.chunk_ids) for r in records),
+    }
+    if json_output:
+        print_json(removed)
+    else:
+        stdout.print(
+            f"[bold]{domain}[/]: {removed['files_removed']} removed · {removed['chunks_removed']} chunks removed"
+        )
+
+
+@app.command(help="Documents and chunks per domain.")
+def stats(
+    domain: DomainFilter = None, json_output: JsonOption = False, home: HomeOption = None, config: ConfigOption = None
+) -> None:
+    runtime = Runtime(settings_from(home, config))
+    rows: list[dict[str, Any]] = []
+    for name in _domains(runtime, domain):
+        records = runtime.manifest.records(name)
+        rows.append({"domain": name, "documents": len(records), "chunks": runtime.index.count(name)})
+    if json_output:
+        print_json({"domains": rows})
+        return
+    table = Table("domain", "documents", "chunks", box=None)
+    for row in rows:
+        table.add_row(row["domain"], str(row["documents"]), str(row["chunks"]))
+    stdout.print(table)
+
+
+@app.command(help="Check that the manifest and the index agree (no orphan or missing chunks); --repair mends them.")
+def verify(
+    domain: DomainFilter = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Delete orphan chunks; forget documents with missing chunks.")
+    ] = False,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    runtime = Runtime(settings_from(home, config))
+    reports = [verify_domain(d, runtime.index, runtime.manifest, repair) for d in _domains(runtime, domain)]
+    if json_output:
+        print_json({"domains": [{**asdict(r), "ok": r.ok} for r in reports]})
+    else:
+        for r in reports:
+            state = "ok" if r.ok else ("repaired" if r.repaired else "[red]MISMATCH[/]")
+            stdout.print(
+                f"[bold]{r.domain}[/]: {state} · {r.documents} documents, {r.chunks} chunks, "
+                f"{len(r.orphan_chunks)} orphan, {len(r.documents_missing_chunks)} with missing chunks"
+            )
+    if any(not r.ok and not r.repaired for r in reports):
+        raise typer.Exit(1)
+
+
+def _domains(runtime: Runtime, domain: str | None) -> list[str]:
+    """The named domain (which must exist), or every domain the manifest or the index knows."""
+    known = sorted(set(runtime.manifest.domains()) | set(runtime.index.domains()))
+    if domain is None:
+        return known
+    if domain not in known:
+        raise UserError(f"unknown domain {domain!r}; known domains: {', '.join(known) or 'none'}")
+    return [domain]
+
+
 def _print_summary(summary: IngestSummary) -> None:
     for failure in summary.files_failed:
-        stderr.print(f"[red]failed:[/] {escape(failure['path'])}: {escape(failure['error'])}", soft_wrap=True)
+        stderr.print(f"[red]failed:[/] {escape(failure['path'])}: {escape(failure['error'])}")
     stdout.print(
         f"[bold]{summary.domain}[/]: {summary.files_added} added, {summary.files_updated} updated, "
         f"{summary.files_unchanged} unchanged, {summary.files_removed} removed, "

@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS documents (
 """
 
 
+_COLUMNS = "domain, path, source, title, sha256, chunk_ids, ingested_at"
+
+
 @dataclass(frozen=True)
 class DocumentRecord:
     domain: str
@@ -35,6 +38,7 @@ class DocumentRecord:
     title: str
     sha256: str
     chunk_ids: tuple[str, ...]
+    ingested_at: str = ""
 
 
 class Manifest:
@@ -47,17 +51,20 @@ class Manifest:
 
     def get(self, domain: str, path: str) -> DocumentRecord | None:
         row = self._db.execute(
-            "SELECT domain, path, source, title, sha256, chunk_ids FROM documents WHERE domain=? AND path=?",
+            f"SELECT {_COLUMNS} FROM documents WHERE domain=? AND path=?",
             (domain, path),
         ).fetchone()
         return _record(row) if row else None
 
     def records(self, domain: str) -> list[DocumentRecord]:
         rows = self._db.execute(
-            "SELECT domain, path, source, title, sha256, chunk_ids FROM documents WHERE domain=? ORDER BY path",
+            f"SELECT {_COLUMNS} FROM documents WHERE domain=? ORDER BY path",
             (domain,),
         ).fetchall()
         return [_record(row) for row in rows]
+
+    def domains(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT DISTINCT domain FROM documents ORDER BY domain")]
 
     def put(self, records: list[DocumentRecord]) -> None:
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -75,6 +82,6 @@ class Manifest:
         self._db.close()
 
 
-def _record(row: tuple[str, str, str, str, str, str]) -> DocumentRecord:
-    domain, path, source, title, sha256, chunk_ids = row
-    return DocumentRecord(domain, path, source, title, sha256, tuple(json.loads(chunk_ids)))
+def _record(row: tuple[str, str, str, str, str, str, str]) -> DocumentRecord:
+    domain, path, source, title, sha256, chunk_ids, ingested_at = row
+    return DocumentRecord(domain, path, source, title, sha256, tuple(json.loads(chunk_ids)), ingested_at)

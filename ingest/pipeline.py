@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.config import ChunkSettings
+from assistant.config import Settings
 from assistant.errors import UserError
 from ingest.chunker import Chunk, chunk_document
 from ingest.documents import SUPPORTED_SUFFIXES, load_document
@@ -84,7 +84,7 @@ def ingest_paths(
     *,
     index: Index,
     manifest: Manifest,
-    chunking: ChunkSettings,
+    settings: Settings,
     prune: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> IngestSummary:
@@ -95,7 +95,7 @@ def ingest_paths(
     pending: list[_Prepared] = []
     for done, file in enumerate(files, start=1):
         try:
-            prepared = _prepare(file, domain, index, manifest, chunking)
+            prepared = _prepare(file, domain, index, manifest, settings)
         except Exception as err:  # one bad file must never stop the batch
             summary.files_failed.append({"path": str(file.path), "error": _reason(err)})
         else:
@@ -114,16 +114,20 @@ def ingest_paths(
     return summary
 
 
-def _prepare(
-    file: SourceFile, domain: str, index: Index, manifest: Manifest, chunking: ChunkSettings
-) -> _Prepared | None:
+def _prepare(file: SourceFile, domain: str, index: Index, manifest: Manifest, settings: Settings) -> _Prepared | None:
     """Chunk a new or changed file; ``None`` when the manifest already has this content."""
+    size_mb = file.path.stat().st_size / 1e6
+    if size_mb > settings.ingest.max_file_mb:
+        raise UserError(
+            f"file is {size_mb:.3g} MB, over the {settings.ingest.max_file_mb:g} MB limit (ingest.max_file_mb)"
+        )
     raw = file.path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     previous = manifest.get(domain, str(file.path))
     if previous and previous.sha256 == digest:
         return None
     document = load_document(file.path, raw)
+    chunking = settings.chunking
     max_tokens = min(chunking.max_tokens, index.embedder.max_tokens)
     chunks = chunk_document(document, index.embedder.count_tokens, max_tokens, chunking.overlap_tokens)
     ids = _chunk_ids(domain, file.path, chunks)
@@ -194,10 +198,15 @@ def _prune(
         path = Path(record.path)
         under_roots = any(path == root or path.is_relative_to(root) for root in resolved)
         if under_roots and path not in present:
-            index.delete(domain, record.chunk_ids)
-            manifest.delete(domain, record.path)
+            forget(record, index, manifest)
             summary.files_removed += 1
             summary.chunks_removed += len(record.chunk_ids)
+
+
+def forget(record: DocumentRecord, index: Index, manifest: Manifest) -> None:
+    """Remove a document: its chunks first, then its manifest row, so a crash leaves it re-removable."""
+    index.delete(record.domain, record.chunk_ids)
+    manifest.delete(record.domain, record.path)
 
 
 def _reason(err: Exception) -> str:

@@ -51,6 +51,10 @@ class Index:
         collection = self._open(domain, create=False)
         return collection.count() if collection else 0
 
+    def all_ids(self, domain: str) -> set[str]:
+        collection = self._open(domain, create=False)
+        return set(collection.get(include=[])["ids"]) if collection else set()
+
     def existing_ids(self, domain: str, ids: Sequence[str]) -> set[str]:
         collection = self._open(domain, create=False)
         if collection is None or not ids:

@@ -7,6 +7,8 @@ every test home links to.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -14,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -60,7 +63,7 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> P
             domain,
             index=runtime.index,
             manifest=runtime.manifest,
-            chunking=runtime.settings.chunking,
+            settings=runtime.settings,
         )
         assert not summary.files_failed, summary.files_failed
     runtime.manifest.close()
@@ -85,6 +88,23 @@ class CliResult:
 
     def json(self) -> dict[str, object]:
         return json.loads(self.stdout)  # type: ignore[no-any-return]
+
+
+def invoke(command: str, *args: str | Path, home: Path) -> CliResult:
+    """Run a console script's ``main`` in this process (models stay loaded); same contract as ``run_cli``."""
+    from assistant.cli import main as assistant_main
+    from ingest.cli import main as ingest_main
+
+    main = {"assistant": assistant_main, "ingest": ingest_main}[command]
+    out, err = io.StringIO(), io.StringIO()
+    argv = [command, *map(str, args), "--home", str(home)]
+    with mock.patch.object(sys, "argv", argv), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 def run_cli(command: str, *args: str | Path, home: Path, env: dict[str, str] | None = None) -> CliResult:

@@ -1,11 +1,15 @@
-"""The console scripts in new processes, as a user runs them: JSON contract, batch form, one-line errors."""
+"""The console scripts as a user runs them: JSON contract, batch form, one-line errors.
+
+The end-to-end path and one error path run in new processes; the rest call the
+same ``main`` in this process, so the models stay loaded between tests.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from .conftest import SAMPLES, run_cli
+from .conftest import SAMPLES, invoke, run_cli
 
 
 def _one_line_error(stderr: str, expected: str) -> None:
@@ -44,7 +48,7 @@ def test_batch_retrieve_prints_one_result_per_line(sample_home: Path, tmp_path: 
         '{"question": "Guest Wi-Fi time limits", "domain": "support"}\n'
         '{"question": "Anything", "domain": "legal"}\n'
     )
-    result = run_cli("assistant", "retrieve", "--questions", questions, "-k", "2", home=sample_home)
+    result = invoke("assistant", "retrieve", "--questions", questions, "-k", "2", home=sample_home)
     assert result.returncode == 1  # one question failed, the others were still answered
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line.get("domain") for line in lines] == ["policy", "support", "legal"]
@@ -55,7 +59,7 @@ def test_batch_retrieve_prints_one_result_per_line(sample_home: Path, tmp_path: 
 def test_bad_batch_line_is_reported_with_its_number(sample_home: Path, tmp_path: Path) -> None:
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "ok"}\n{"questin": "typo"}\n')
-    result = run_cli("assistant", "ask", "--questions", questions, home=sample_home)
+    result = invoke("assistant", "ask", "--questions", questions, home=sample_home)
     assert result.returncode == 2 and result.stdout == ""
     _one_line_error(result.stderr, "q.jsonl line 2: Field required")
 
@@ -67,13 +71,13 @@ def test_missing_path_is_one_line_error(home: Path) -> None:
 
 
 def test_unknown_domain_is_one_line_error(sample_home: Path) -> None:
-    result = run_cli("assistant", "ask", "How do I reset?", "--domain", "legal", home=sample_home)
+    result = invoke("assistant", "ask", "How do I reset?", "--domain", "legal", home=sample_home)
     assert result.returncode == 2
     _one_line_error(result.stderr, "unknown domain 'legal'; known domains: policy, support")
 
 
 def test_empty_index_is_one_line_error(home: Path) -> None:
-    result = run_cli("assistant", "ask", "How do I reset?", home=home)
+    result = invoke("assistant", "ask", "How do I reset?", home=home)
     assert result.returncode == 2
     _one_line_error(result.stderr, "the index is empty")
 
@@ -83,7 +87,7 @@ def test_failed_file_sets_exit_status_and_is_named(home: Path, tmp_path: Path) -
     docs.mkdir()
     (docs / "good.md").write_text("# Good\n\nA readable page.\n")
     (docs / "bad.txt").write_bytes(b"\x00\x01\x02binary")
-    result = run_cli("ingest", docs, "--domain", "misc", home=home)
+    result = invoke("ingest", docs, "--domain", "misc", home=home)
     assert result.returncode == 1
     assert "bad.txt: binary content, not a text document" in result.stderr
     assert "misc: 1 added" in result.stdout

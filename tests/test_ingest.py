@@ -18,7 +18,7 @@ from .conftest import SAMPLES
 
 def _ingest(runtime: Runtime, paths: list[Path], domain: str = "support", prune: bool = False) -> IngestSummary:
     return ingest_paths(
-        paths, domain, index=runtime.index, manifest=runtime.manifest, chunking=runtime.settings.chunking, prune=prune
+        paths, domain, index=runtime.index, manifest=runtime.manifest, settings=runtime.settings, prune=prune
     )
 
 

@@ -53,7 +53,7 @@ def test_pdf_page_reaches_the_passage(runtime: Runtime, tmp_path: Path) -> None:
     folder.mkdir()
     make_pdf(folder / "handbook.pdf", ["Unpacking the unit and its cables.", "The reset button sits on the back."])
     summary = ingest_paths(
-        [folder], "manuals", index=runtime.index, manifest=runtime.manifest, chunking=runtime.settings.chunking
+        [folder], "manuals", index=runtime.index, manifest=runtime.manifest, settings=runtime.settings
     )
     assert summary.files_added == 1 and not summary.files_failed
     best = runtime.retrieve("where is the reset button?").citations[0]
