@@ -37,6 +37,10 @@ QuestionArgument = Annotated[
     typer.Argument(help="The question. Omit it when --questions gives a file.", show_default=False),
 ]
 DomainOption = Annotated[str, typer.Option("--domain", "-d", help="Domain to search, or 'auto' to route by the index.")]
+SourceOption = Annotated[
+    list[str] | None,
+    typer.Option("--source", "-s", help="Only passages from this document (repeat for several).", show_default=False),
+]
 QuestionsOption = Annotated[
     Path | None,
     typer.Option(
@@ -56,6 +60,7 @@ class BatchQuestion(BaseModel):
 def ask(
     question: QuestionArgument = None,
     domain: DomainOption = "auto",
+    source: SourceOption = None,
     questions: QuestionsOption = None,
     json_output: JsonOption = False,
     home: HomeOption = None,
@@ -64,13 +69,13 @@ def ask(
     """Answer a question with citations to the passages it rests on."""
     runtime = Runtime(settings_from(home, config))
     if questions is not None:
-        _run_batch(question, questions, lambda q: runtime.ask(q.question, q.domain))
+        _run_batch(question, questions, lambda q: runtime.ask(q.question, q.domain, source))
         return
     text = _require_question(question)
     if json_output:
-        print_json(runtime.ask(text, domain))
+        print_json(runtime.ask(text, domain, source))
         return
-    result = runtime.ask(text, domain, on_token=_stream_to_stdout())
+    result = runtime.ask(text, domain, source, on_token=_stream_to_stdout())
     stdout.print()
     _print_citations(result)
 
@@ -80,6 +85,7 @@ def retrieve(
     question: QuestionArgument = None,
     domain: DomainOption = "auto",
     k: Annotated[int | None, typer.Option("-k", min=1, max=50, help="Passages to return.")] = None,
+    source: SourceOption = None,
     questions: QuestionsOption = None,
     json_output: JsonOption = False,
     home: HomeOption = None,
@@ -91,9 +97,9 @@ def retrieve(
         settings.retrieval.k = k
     runtime = Runtime(settings)
     if questions is not None:
-        _run_batch(question, questions, lambda q: runtime.retrieve(q.question, q.domain))
+        _run_batch(question, questions, lambda q: runtime.retrieve(q.question, q.domain, source))
         return
-    result = runtime.retrieve(_require_question(question), domain)
+    result = runtime.retrieve(_require_question(question), domain, source)
     if json_output:
         print_json(result)
         return

@@ -66,6 +66,13 @@ class IngestSettings(BaseModel):
 
 class RetrievalSettings(BaseModel):
     k: int = Field(default=5, ge=1, le=50, description="Passages given to the generator.")
+    mode: Literal["hybrid", "vector"] = Field(default="hybrid", description="hybrid = vector + BM25, fused by RRF.")
+    candidates: int = Field(default=20, ge=1, le=200, description="Candidates each retriever contributes.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    mmr_lambda: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Set (e.g. 0.7) to diversify passages with MMR; 1 = relevance only."
+    )
+    reranker: Path | None = Field(default=None, description="Local cross-encoder folder that reorders candidates.")
 
 
 class RoutingSettings(BaseModel):

@@ -23,13 +23,16 @@ from assistant.config import Settings
 from assistant.errors import UserError
 from assistant.prompts import build_prompt, cited_numbers
 from assistant.results import Citation, Passage, Route
+from assistant.retrieval import retrieve_passages
 from assistant.router import route_by_index
+from ingest.lexical import LexicalIndex
 from ingest.store import Index
 
 
 class AnswerState(TypedDict, total=False):
     question: str
     requested_domain: str  # "auto" or a domain name
+    sources: list[str] | None  # only passages from these documents
     generate: bool  # False: stop after retrieval
     route: Route
     passages: list[Passage]
@@ -50,6 +53,9 @@ class Components(Protocol):
 
     @property
     def index(self) -> Index: ...
+
+    @property
+    def lexical(self) -> LexicalIndex: ...
 
     @property
     def backend(self) -> Backend: ...
@@ -95,9 +101,15 @@ def _route(components: Components, state: AnswerState) -> AnswerState:
 
 
 def _retrieve(components: Components, state: AnswerState) -> AnswerState:
-    index = components.index
-    query = index.embedder.embed_query(state["question"])
-    return {"passages": index.search(state["route"].domain, query, components.settings.retrieval.k)}
+    passages = retrieve_passages(
+        components.index,
+        components.lexical,
+        state["question"],
+        state["route"].domain,
+        components.settings.retrieval,
+        state.get("sources"),
+    )
+    return {"passages": passages}
 
 
 def _generate(components: Components, state: AnswerState, config: RunnableConfig) -> AnswerState:

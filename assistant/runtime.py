@@ -8,8 +8,9 @@ batch of questions loads each model once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
@@ -19,7 +20,9 @@ from assistant.config import Settings
 from assistant.graph import AnswerState, build_graph
 from assistant.results import AnswerResult, Citation, RetrieveResult
 from ingest.embedder import Embedder
+from ingest.lexical import LexicalIndex
 from ingest.manifest import Manifest
+from ingest.pipeline import IngestSummary, ProgressCallback, ingest_paths
 from ingest.store import Index
 
 TokenCallback = Callable[[str], None]
@@ -38,6 +41,10 @@ class Runtime:
         return Index(self.settings.index_dir / "chroma", self.embedder)
 
     @cached_property
+    def lexical(self) -> LexicalIndex:
+        return LexicalIndex(self.settings.index_dir / "bm25")
+
+    @cached_property
     def manifest(self) -> Manifest:
         return Manifest(self.settings.index_dir / "manifest.sqlite")
 
@@ -49,13 +56,33 @@ class Runtime:
     def graph(self) -> CompiledStateGraph[AnswerState, Any, AnswerState, AnswerState]:
         return build_graph(self)
 
-    def retrieve(self, question: str, domain: str = "auto") -> RetrieveResult:
-        state = self._run({"question": question, "requested_domain": domain, "generate": False})
+    def ingest(
+        self, paths: Sequence[Path], domain: str, *, prune: bool = False, on_progress: ProgressCallback | None = None
+    ) -> IngestSummary:
+        return ingest_paths(
+            paths,
+            domain,
+            index=self.index,
+            manifest=self.manifest,
+            lexical=self.lexical,
+            settings=self.settings,
+            prune=prune,
+            on_progress=on_progress,
+        )
+
+    def retrieve(self, question: str, domain: str = "auto", sources: list[str] | None = None) -> RetrieveResult:
+        state = self._run({"question": question, "requested_domain": domain, "sources": sources, "generate": False})
         citations = [Citation(n=n, **p.model_dump()) for n, p in enumerate(state["passages"], start=1)]
         return RetrieveResult(citations=citations, **_route_fields(question, state))
 
-    def ask(self, question: str, domain: str = "auto", on_token: TokenCallback | None = None) -> AnswerResult:
-        state = self._run({"question": question, "requested_domain": domain}, on_token)
+    def ask(
+        self,
+        question: str,
+        domain: str = "auto",
+        sources: list[str] | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> AnswerResult:
+        state = self._run({"question": question, "requested_domain": domain, "sources": sources}, on_token)
         return AnswerResult(
             adapter=None,
             answer=state["answer"],

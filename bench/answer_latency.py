@@ -38,7 +38,6 @@ def main() -> None:
 
     settings = load_settings(home=home)
     from assistant.models import resolve_gguf
-    from ingest.pipeline import ingest_paths
 
     gguf = resolve_gguf(settings)  # assembled once from the PyPI package; not part of the load figures
     runtime = Runtime(settings)
@@ -46,13 +45,7 @@ def main() -> None:
     loads["embedder_s"] = _timed(lambda: runtime.embedder)
     loads["index_s"] = _timed(lambda: runtime.index)
     for domain in ("support", "policy"):
-        ingest_paths(
-            [REPO / "samples/corpus" / domain],
-            domain,
-            index=runtime.index,
-            manifest=runtime.manifest,
-            settings=settings,
-        )
+        runtime.ingest([REPO / "samples/corpus" / domain], domain)
     loads["llm_s"] = _timed(lambda: runtime.backend)
 
     from llama_cpp import Llama

@@ -24,7 +24,8 @@ from assistant.console import (
 )
 from assistant.errors import UserError
 from assistant.runtime import Runtime
-from ingest.pipeline import IngestSummary, forget, ingest_paths
+from ingest.lexical import sync_lexical
+from ingest.pipeline import IngestSummary, forget
 from ingest.verify import verify_domain
 
 
@@ -77,15 +78,7 @@ def add(
             rate = f"{done / elapsed:.1f} files/s, {chunks / elapsed:.1f} chunks/s" if elapsed > 0 else ""
             progress.update(task, completed=done, total=total, chunks=chunks, rate=rate)
 
-        summary = ingest_paths(
-            paths,
-            domain,
-            index=runtime.index,
-            manifest=runtime.manifest,
-            settings=runtime.settings,
-            prune=prune,
-            on_progress=on_progress,
-        )
+        summary = runtime.ingest(paths, domain, prune=prune, on_progress=on_progress)
     if json_output:
         print_json(asdict(summary))
     else:
@@ -130,6 +123,7 @@ def remove(
         records = [r for r in records if r.source in wanted or r.path in wanted]
     for record in records:
         forget(record, runtime.index, runtime.manifest)
+    sync_lexical(domain, runtime.index, runtime.lexical)
     removed = {
         "domain": domain,
         "files_removed": len(records),
@@ -172,7 +166,9 @@ def verify(
     config: ConfigOption = None,
 ) -> None:
     runtime = Runtime(settings_from(home, config))
-    reports = [verify_domain(d, runtime.index, runtime.manifest, repair) for d in _domains(runtime, domain)]
+    reports = [
+        verify_domain(d, runtime.index, runtime.manifest, runtime.lexical, repair) for d in _domains(runtime, domain)
+    ]
     if json_output:
         print_json({"domains": [{**asdict(r), "ok": r.ok} for r in reports]})
     else:
@@ -181,6 +177,7 @@ def verify(
             stdout.print(
                 f"[bold]{r.domain}[/]: {state} · {r.documents} documents, {r.chunks} chunks, "
                 f"{len(r.orphan_chunks)} orphan, {len(r.documents_missing_chunks)} with missing chunks"
+                + ("" if r.lexical_in_sync else ", BM25 index out of date")
             )
     if any(not r.ok and not r.repaired for r in reports):
         raise typer.Exit(1)

@@ -20,6 +20,7 @@ from assistant.config import Settings
 from assistant.errors import UserError
 from ingest.chunker import Chunk, chunk_document
 from ingest.documents import SUPPORTED_SUFFIXES, load_document
+from ingest.lexical import LexicalIndex, sync_lexical
 from ingest.manifest import DocumentRecord, Manifest
 from ingest.store import Index, check_domain_name
 
@@ -84,6 +85,7 @@ def ingest_paths(
     *,
     index: Index,
     manifest: Manifest,
+    lexical: LexicalIndex,
     settings: Settings,
     prune: bool = False,
     on_progress: ProgressCallback | None = None,
@@ -110,6 +112,7 @@ def ingest_paths(
     _flush(pending, domain, index, manifest, summary)
     if prune:
         _prune(paths, {f.path for f in files}, domain, index, manifest, summary)
+    sync_lexical(domain, index, lexical)  # also catches up after a run killed before its rebuild
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 

@@ -7,7 +7,7 @@ another model is refused, since its vectors would be meaningless to the query.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from chromadb.config import Settings as ChromaSettings
 from assistant.errors import UserError
 from assistant.results import Passage
 from ingest.embedder import ChromaEmbedding, Embedder
+
+Where = dict[str, Any]  # a Chroma metadata filter, e.g. {"source": {"$in": ["a.md"]}}
 
 _PREFIX = "domain_"
 _DOMAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
@@ -78,36 +80,50 @@ class Index:
         if collection is not None and ids:
             collection.delete(ids=list(ids))
 
-    def search(self, domain: str, query: Sequence[float], k: int) -> list[Passage]:
-        """The ``k`` chunks of ``domain`` nearest to the query vector, best first."""
+    def search(self, domain: str, query: Sequence[float], k: int, where: Where | None = None) -> list[Passage]:
+        """The ``k`` chunks of ``domain`` nearest to the query vector, best first; ``where`` filters metadata."""
         collection = self._open(domain, create=False)
         if collection is None:
             return []
         found = collection.query(
             query_embeddings=np.asarray([query], dtype=np.float32),
             n_results=k,
+            where=where,
             include=["documents", "metadatas", "distances"],
         )
-        ids, docs, metas, dists = (
-            found["ids"][0],
-            found["documents"],
-            found["metadatas"],
-            found["distances"],
-        )
+        docs, metas, dists = found["documents"], found["metadatas"], found["distances"]
         assert docs is not None and metas is not None and dists is not None
         return [
-            Passage(
-                chunk_id=chunk_id,
-                domain=domain,
-                source=str(meta["source"]),
-                title=str(meta["title"]),
-                section=str(meta.get("section", "")),
-                page=int(meta["page"]) if "page" in meta else None,  # type: ignore[arg-type]
-                text=text,
-                score=round(1.0 - float(distance), 4),
-            )
-            for chunk_id, text, meta, distance in zip(ids, docs[0], metas[0], dists[0], strict=True)
+            _passage(domain, chunk_id, text, meta, 1.0 - float(distance))
+            for chunk_id, text, meta, distance in zip(found["ids"][0], docs[0], metas[0], dists[0], strict=True)
         ]
+
+    def fetch(self, domain: str, ids: Sequence[str], query: Sequence[float]) -> dict[str, tuple[Passage, np.ndarray]]:
+        """Chunks by id with their vectors, scored against the query vector."""
+        collection = self._open(domain, create=False)
+        if collection is None or not ids:
+            return {}
+        found = collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        docs, metas, vectors = found["documents"], found["metadatas"], found["embeddings"]
+        assert docs is not None and metas is not None and vectors is not None
+        query_vector = np.asarray(query, dtype=np.float32)
+        fetched = {}
+        for chunk_id, text, meta, vector in zip(found["ids"], docs, metas, vectors, strict=True):
+            vector = np.asarray(vector, dtype=np.float32)
+            fetched[chunk_id] = (_passage(domain, chunk_id, text, meta, float(vector @ query_vector)), vector)
+        return fetched
+
+    def ids_where(self, domain: str, where: Where) -> set[str]:
+        collection = self._open(domain, create=False)
+        return set(collection.get(where=where, include=[])["ids"]) if collection else set()
+
+    def texts(self, domain: str) -> tuple[list[str], list[str]]:
+        """Every chunk of the domain as (ids, texts), for rebuilding derived indexes."""
+        collection = self._open(domain, create=False)
+        if collection is None:
+            return [], []
+        found = collection.get(include=["documents"])
+        return list(found["ids"]), list(found["documents"] or [])
 
     def _open(self, domain: str, *, create: bool) -> Collection | None:
         if domain in self._collections:
@@ -133,3 +149,16 @@ class Index:
             )
         self._collections[domain] = collection
         return collection
+
+
+def _passage(domain: str, chunk_id: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:
+    return Passage(
+        chunk_id=chunk_id,
+        domain=domain,
+        source=str(meta["source"]),
+        title=str(meta["title"]),
+        section=str(meta.get("section", "")),
+        page=int(meta["page"]) if "page" in meta else None,
+        text=text,
+        score=round(score, 4),
+    )

@@ -22,7 +22,6 @@ import pytest
 
 from assistant.config import load_settings
 from assistant.runtime import Runtime
-from ingest.pipeline import ingest_paths
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -58,13 +57,7 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> P
     home = _new_home(tmp_path_factory.mktemp("sample") / "home", models_dir)
     runtime = Runtime(load_settings(home=home))
     for domain in SAMPLE_DOMAINS:
-        summary = ingest_paths(
-            [SAMPLES / "corpus" / domain],
-            domain,
-            index=runtime.index,
-            manifest=runtime.manifest,
-            settings=runtime.settings,
-        )
+        summary = runtime.ingest([SAMPLES / "corpus" / domain], domain)
         assert not summary.files_failed, summary.files_failed
     runtime.manifest.close()
     return home

@@ -10,16 +10,14 @@ import pytest
 from assistant.errors import UserError
 from assistant.runtime import Runtime
 from ingest.embedder import load_embedder
-from ingest.pipeline import IngestSummary, ingest_paths
+from ingest.pipeline import IngestSummary
 from ingest.store import Index
 
 from .conftest import SAMPLES
 
 
 def _ingest(runtime: Runtime, paths: list[Path], domain: str = "support", prune: bool = False) -> IngestSummary:
-    return ingest_paths(
-        paths, domain, index=runtime.index, manifest=runtime.manifest, settings=runtime.settings, prune=prune
-    )
+    return runtime.ingest(paths, domain, prune=prune)
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from assistant.config import load_settings
 from assistant.runtime import Runtime
-from ingest.pipeline import ingest_paths
+from ingest.pipeline import IngestSummary
 from ingest.verify import verify_domain
 
 from .conftest import BIN, SAMPLES, invoke
 
 
-def _ingest(runtime: Runtime, paths: list[Path], domain: str = "docs"):  # type: ignore[no-untyped-def]
-    return ingest_paths(paths, domain, index=runtime.index, manifest=runtime.manifest, settings=runtime.settings)
+def _ingest(runtime: Runtime, paths: list[Path], domain: str = "docs") -> IngestSummary:
+    return runtime.ingest(paths, domain)
 
 
 def test_hostile_files_each_get_a_reason_and_the_rest_is_ingested(home: Path, tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_verify_finds_orphans_and_missing_chunks_and_repairs_them(runtime: Runti
     for name in ("a.md", "b.md"):
         (docs / name).write_text(f"# {name}\n\nText of {name}.\n")
     _ingest(runtime, [docs])
-    assert verify_domain("docs", runtime.index, runtime.manifest).ok
+    assert verify_domain("docs", runtime.index, runtime.manifest, runtime.lexical).ok
 
     record = runtime.manifest.get("docs", str((docs / "a.md").resolve()))
     assert record is not None
@@ -115,13 +115,13 @@ def test_verify_finds_orphans_and_missing_chunks_and_repairs_them(runtime: Runti
     assert b_record is not None
     runtime.index.delete("docs", b_record.chunk_ids)  # b.md's chunks are now missing
 
-    report = verify_domain("docs", runtime.index, runtime.manifest, repair=True)
+    report = verify_domain("docs", runtime.index, runtime.manifest, runtime.lexical, repair=True)
     assert report.orphan_chunks == list(record.chunk_ids)
     assert report.documents_missing_chunks == {b_record.path: len(b_record.chunk_ids)}
     assert report.repaired
-    assert verify_domain("docs", runtime.index, runtime.manifest).ok
+    assert verify_domain("docs", runtime.index, runtime.manifest, runtime.lexical).ok
     again = _ingest(runtime, [docs])
-    assert again.files_added == 2 and verify_domain("docs", runtime.index, runtime.manifest).ok
+    assert again.files_added == 2 and verify_domain("docs", runtime.index, runtime.manifest, runtime.lexical).ok
 
 
 def test_list_stats_remove_from_the_command_line(home: Path) -> None:

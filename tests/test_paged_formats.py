@@ -11,7 +11,6 @@ from pypdf import PdfReader, PdfWriter
 
 from assistant.runtime import Runtime
 from ingest.documents import DocumentError, load_document
-from ingest.pipeline import ingest_paths
 
 
 def make_pdf(path: Path, pages: list[str], title: str = "Router Handbook") -> Path:
@@ -52,9 +51,7 @@ def test_pdf_page_reaches_the_passage(runtime: Runtime, tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     make_pdf(folder / "handbook.pdf", ["Unpacking the unit and its cables.", "The reset button sits on the back."])
-    summary = ingest_paths(
-        [folder], "manuals", index=runtime.index, manifest=runtime.manifest, settings=runtime.settings
-    )
+    summary = runtime.ingest([folder], "manuals")
     assert summary.files_added == 1 and not summary.files_failed
     best = runtime.retrieve("where is the reset button?").citations[0]
     assert (best.source, best.page) == ("handbook.pdf", 2)

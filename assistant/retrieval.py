@@ -1,0 +1,91 @@
+"""Hybrid retrieval: vector and BM25 candidates fused by reciprocal rank, then optional MMR and reranking.
+
+Reciprocal rank fusion (Cormack et al. 2009) needs no score calibration
+between the two retrievers: a chunk scores ``1 / (rrf_k + rank)`` in each list
+it appears in. Every passage keeps its cosine similarity to the question as
+``score``, whichever retriever found it, so that thresholds downstream (grading,
+the UI's weak-retrieval warning) mean the same thing in every mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.config import RetrievalSettings
+from assistant.errors import UserError
+from assistant.results import Passage
+from ingest.lexical import LexicalIndex
+from ingest.store import Index, Where
+
+
+def retrieve_passages(
+    index: Index,
+    lexical: LexicalIndex,
+    question: str,
+    domain: str,
+    settings: RetrievalSettings,
+    sources: Sequence[str] | None = None,
+) -> list[Passage]:
+    """The ``settings.k`` best passages of ``domain`` for the question, optionally only from ``sources``."""
+    query = index.embedder.embed_query(question)
+    where: Where | None = {"source": {"$in": list(sources)}} if sources else None
+    ranked = [[p.chunk_id for p in index.search(domain, query, settings.candidates, where)]]
+    if settings.mode == "hybrid":
+        allowed = index.ids_where(domain, where) if where else None
+        ranked.append([chunk_id for chunk_id, _ in lexical.search(domain, question, settings.candidates, allowed)])
+    order = reciprocal_rank_fusion(ranked, settings.rrf_k)
+    pool = index.fetch(domain, order, query)
+    if settings.mmr_lambda is not None:
+        vectors = np.stack([pool[i][1] for i in order]) if order else np.zeros((0, 0), dtype=np.float32)
+        order = [order[i] for i in maximal_marginal_relevance(np.asarray(query), vectors, settings.mmr_lambda)]
+    if settings.reranker is not None:
+        order = _rerank(settings.reranker, question, [pool[i][0] for i in order])
+    return [pool[chunk_id][0] for chunk_id in order[: settings.k]]
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], rrf_k: int) -> list[str]:
+    """Ids ordered by the sum of ``1 / (rrf_k + rank)`` over the rankings they appear in (rank from 1)."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank)
+    return sorted(scores, key=lambda chunk_id: -scores[chunk_id])
+
+
+def maximal_marginal_relevance(query: np.ndarray, vectors: np.ndarray, weight: float) -> list[int]:
+    """Greedy MMR (Carbonell & Goldstein 1998) over unit vectors: ``weight`` trades relevance for novelty."""
+    if len(vectors) == 0:
+        return []
+    relevance = vectors @ query
+    similarity = vectors @ vectors.T
+    chosen = [int(np.argmax(relevance))]
+    remaining = set(range(len(vectors))) - set(chosen)
+    while remaining:
+        candidates = sorted(remaining)
+        redundancy = similarity[np.ix_(candidates, chosen)].max(axis=1)
+        marginal = weight * relevance[candidates] - (1 - weight) * redundancy
+        best = candidates[int(np.argmax(marginal))]
+        chosen.append(best)
+        remaining.remove(best)
+    return chosen
+
+
+def _rerank(model_path: Path, question: str, passages: list[Passage]) -> list[str]:
+    scores = _cross_encoder(model_path.expanduser().resolve()).predict([(question, p.text) for p in passages])
+    ranked = sorted(zip(scores, passages, strict=True), key=lambda pair: -float(pair[0]))
+    return [passage.chunk_id for _, passage in ranked]
+
+
+@lru_cache(maxsize=2)
+def _cross_encoder(path: Path) -> Any:
+    """A local sentence-transformers CrossEncoder folder, loaded once per process."""
+    if not (path / "config.json").is_file():
+        raise UserError(f"retrieval.reranker is not a cross-encoder folder: {path}")
+    from sentence_transformers import CrossEncoder
+
+    return CrossEncoder(str(path), device="cpu", local_files_only=True)

@@ -1,0 +1,108 @@
+"""BM25 over each domain's chunks (bm25s), kept in step with the vector index.
+
+The lexical index is derived data: it is rebuilt from the chunks in Chroma
+whenever their set of ids changed, and it records a fingerprint of that set,
+so that a run killed before the rebuild is caught by the next ingest or by
+``ingest verify``. Exact words (error codes, option names, clause numbers) are
+what it finds that embeddings miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ingest.store import Index
+
+_FINGERPRINT = "fingerprint.json"
+_IDS = "chunk_ids.json"
+
+
+def fingerprint(ids: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)
+
+
+class LexicalIndex:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._loaded: dict[str, tuple[str, object, list[str], dict[str, int]]] = {}
+
+    def fingerprint(self, domain: str) -> str | None:
+        path = self.root / domain / _FINGERPRINT
+        return str(json.loads(path.read_text())["ids"]) if path.is_file() else None
+
+    def rebuild(self, domain: str, ids: list[str], texts: list[str]) -> None:
+        """Index ``texts`` under ``ids``, replacing the domain's previous index atomically."""
+        import bm25s
+
+        target = self.root / domain
+        if not ids:
+            shutil.rmtree(target, ignore_errors=True)
+            self._loaded.pop(domain, None)
+            return
+        building = self.root / f".{domain}.building"
+        shutil.rmtree(building, ignore_errors=True)
+        retriever = bm25s.BM25()
+        retriever.index(tokenize(texts), show_progress=False)
+        retriever.save(str(building), show_progress=False)
+        (building / _IDS).write_text(json.dumps(ids))
+        (building / _FINGERPRINT).write_text(json.dumps({"ids": fingerprint(ids), "chunks": len(ids)}))
+        old = self.root / f".{domain}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        building.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+        self._loaded.pop(domain, None)
+
+    def search(self, domain: str, question: str, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        """Chunk ids with a positive BM25 score, best first; ``allowed`` restricts the candidates."""
+        loaded = self._load(domain)
+        if loaded is None:
+            return []
+        _, retriever, ids, rows = loaded
+        query = tokenize([question])
+        if not query[0]:
+            return []
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(len(ids), dtype=np.float32)
+            mask[[rows[i] for i in allowed if i in rows]] = 1.0
+        found, scores = retriever.retrieve(  # type: ignore[attr-defined]
+            query, k=min(k, len(ids)), show_progress=False, weight_mask=mask
+        )
+        return [(ids[int(row)], float(score)) for row, score in zip(found[0], scores[0], strict=True) if score > 0]
+
+    def _load(self, domain: str) -> tuple[str, object, list[str], dict[str, int]] | None:
+        import bm25s
+
+        current = self.fingerprint(domain)
+        if current is None:
+            return None
+        cached = self._loaded.get(domain)
+        if cached is None or cached[0] != current:
+            retriever = bm25s.BM25.load(str(self.root / domain), show_progress=False)
+            ids = json.loads((self.root / domain / _IDS).read_text())
+            cached = (current, retriever, ids, {chunk_id: n for n, chunk_id in enumerate(ids)})
+            self._loaded[domain] = cached
+        return cached
+
+
+def sync_lexical(domain: str, index: Index, lexical: LexicalIndex) -> bool:
+    """Rebuild the domain's BM25 index if the vector index's chunk ids changed; True if it did."""
+    if lexical.fingerprint(domain) == fingerprint(index.all_ids(domain)):
+        return False
+    ids, texts = index.texts(domain)
+    lexical.rebuild(domain, ids, texts)
+    return True
