@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -60,6 +60,14 @@ class ChunkSettings(BaseModel):
     overlap_tokens: int = Field(default=32, ge=0)
 
 
+class IndexSettings(BaseModel):
+    """Where the vectors live: embedded Chroma in the data home, or a Chroma server (scale path)."""
+
+    chroma_url: AnyHttpUrl | None = Field(
+        default=None, description="e.g. http://127.0.0.1:8000 for `chroma run`; unset = embedded in the data home."
+    )
+
+
 class IngestSettings(BaseModel):
     max_file_mb: float = Field(default=100.0, gt=0, description="Larger files are refused, not read.")
 
@@ -98,6 +106,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkSettings = ChunkSettings()
     ingest: IngestSettings = IngestSettings()
+    index: IndexSettings = IndexSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     routing: RoutingSettings = RoutingSettings()
 

@@ -38,7 +38,8 @@ class Runtime:
 
     @cached_property
     def index(self) -> Index:
-        return Index(self.settings.index_dir / "chroma", self.embedder)
+        url = self.settings.index.chroma_url
+        return Index(self.settings.index_dir / "chroma", self.embedder, str(url) if url else None)
 
     @cached_property
     def lexical(self) -> LexicalIndex:

@@ -10,9 +10,11 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import chromadb
 import numpy as np
+from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 
@@ -37,10 +39,10 @@ def check_domain_name(name: str) -> str:
 
 
 class Index:
-    def __init__(self, path: Path, embedder: Embedder) -> None:
-        path.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, embedder: Embedder, server_url: str | None = None) -> None:
+        """Embedded Chroma under ``path``, or the Chroma server at ``server_url``: the same code either way."""
         self.embedder = embedder
-        self._client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+        self._client = _connect(path, server_url)
         self._function = ChromaEmbedding(embedder)
         self._collections: dict[str, Collection] = {}
 
@@ -149,6 +151,25 @@ class Index:
             )
         self._collections[domain] = collection
         return collection
+
+
+def _connect(path: Path, server_url: str | None) -> ClientAPI:
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if server_url is None:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    url = urlsplit(server_url)
+    try:
+        client = chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=settings,
+        )
+        client.heartbeat()
+    except Exception as err:  # chromadb raises plain ValueError/ConnectionError variants here
+        raise UserError(f"cannot reach the Chroma server at {server_url}: {err}") from None
+    return client
 
 
 def _passage(domain: str, chunk_id: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:
