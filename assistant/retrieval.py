@@ -34,18 +34,25 @@ def retrieve_passages(
     """The ``settings.k`` best passages of ``domain`` for the question, optionally only from ``sources``."""
     query = index.embedder.embed_query(question)
     where: Where | None = {"source": {"$in": list(sources)}} if sources else None
-    ranked = [[p.chunk_id for p in index.search(domain, query, settings.candidates, where)]]
+    passages = {p.chunk_id: p for p in index.search(domain, query, settings.candidates, where)}
+    ranked = [list(passages)]
     if settings.mode == "hybrid":
         allowed = index.ids_where(domain, where) if where else None
         ranked.append([chunk_id for chunk_id, _ in lexical.search(domain, question, settings.candidates, allowed)])
     order = reciprocal_rank_fusion(ranked, settings.rrf_k)
-    pool = index.fetch(domain, order, query)
     if settings.mmr_lambda is not None:
+        pool = index.fetch(domain, order, query)  # MMR needs every candidate's vector
         vectors = np.stack([pool[i][1] for i in order]) if order else np.zeros((0, 0), dtype=np.float32)
         order = [order[i] for i in maximal_marginal_relevance(np.asarray(query), vectors, settings.mmr_lambda)]
+        passages.update({chunk_id: passage for chunk_id, (passage, _) in pool.items()})
+    if settings.reranker is None:
+        order = order[: settings.k]
+    # Only chunks found by BM25 alone still need fetching (with their vectors, for a cosine score).
+    missing = [chunk_id for chunk_id in order if chunk_id not in passages]
+    passages.update({chunk_id: passage for chunk_id, (passage, _) in index.fetch(domain, missing, query).items()})
     if settings.reranker is not None:
-        order = _rerank(settings.reranker, question, [pool[i][0] for i in order])
-    return [pool[chunk_id][0] for chunk_id in order[: settings.k]]
+        order = _rerank(settings.reranker, question, [passages[i] for i in order])
+    return [passages[chunk_id] for chunk_id in order[: settings.k]]
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], rrf_k: int) -> list[str]:

@@ -65,7 +65,10 @@ def main() -> None:
             "bare_encode_chunks_per_s": round(len(ids) / encode_s, 1),
             "ratio_to_bare_encode": round(encode_s / ingest_s, 3),
         },
-        "reingest_unchanged": {"seconds": round(reingest_s, 2), "ratio_to_first_ingest": round(reingest_s / ingest_s, 4)},
+        "reingest_unchanged": {
+            "seconds": round(reingest_s, 2),
+            "ratio_to_first_ingest": round(reingest_s / ingest_s, 4),
+        },
         "latency_warm_ms": {m: _latency(runtime, questions, s, args.repeats) for m, s in modes.items()},
         "first_query_new_process": _cold_query(home, questions[0]["question"]),
         "quality": {m: _quality(runtime, questions, s) for m, s in modes.items()},

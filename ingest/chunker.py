@@ -9,12 +9,13 @@ embedding and the generator see where the text sits in the document.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ingest.documents import Block, Document
 
-TokenCounter = Callable[[str], int]
+TokenCounter = Callable[[Sequence[str]], list[int]]
+"""Token counts of many texts at once: one batched tokenizer call is much cheaper than many single ones."""
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+")
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP] take room in the model's window too
@@ -37,45 +38,46 @@ class _Piece:
 
 
 def chunk_document(document: Document, count_tokens: TokenCounter, max_tokens: int, overlap_tokens: int) -> list[Chunk]:
-    chunks: list[Chunk] = []
-    for block in document.blocks:
+    drafts: list[tuple[str, Block]] = []
+    header_tokens = count_tokens([block.section or document.title for block in document.blocks])
+    for block, used_by_header in zip(document.blocks, header_tokens, strict=True):
         header = block.section or document.title
-        budget = max_tokens - count_tokens(header) - _SPECIAL_TOKENS - 1
+        budget = max_tokens - used_by_header - _SPECIAL_TOKENS - 1
         if budget < 8:
             header, budget = "", max_tokens - _SPECIAL_TOKENS
         for body in _pack(list(_pieces(block, count_tokens, budget)), budget, overlap_tokens):
-            text = f"{header}\n{body}" if header else body
-            chunks.append(Chunk(text, block.section, len(chunks), count_tokens(text), block.page))
-    return chunks
+            drafts.append((f"{header}\n{body}" if header else body, block))
+    counts = count_tokens([text for text, _ in drafts])
+    return [
+        Chunk(text, block.section, index, tokens, block.page)
+        for index, ((text, block), tokens) in enumerate(zip(drafts, counts, strict=True))
+    ]
 
 
 def _pieces(block: Block, count_tokens: TokenCounter, budget: int) -> Iterator[_Piece]:
     """Paragraphs, or sentences of a long paragraph, or words of a long sentence."""
-    for paragraph in re.split(r"\n\s*\n", block.text.strip()):
-        paragraph = paragraph.strip()
-        if not paragraph:
-            continue
-        tokens = count_tokens(paragraph)
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", block.text.strip()) if p.strip()]
+    for paragraph, tokens in zip(paragraphs, count_tokens(paragraphs), strict=True):
         if tokens <= budget:
             yield _Piece(paragraph, "\n\n", tokens)
             continue
         joiner = "\n\n"
-        for sentence in _SENTENCE_END.split(paragraph):
-            yield from _split_words(sentence, joiner, count_tokens, budget)
+        sentences = _SENTENCE_END.split(paragraph)
+        for sentence, sentence_tokens in zip(sentences, count_tokens(sentences), strict=True):
+            yield from _split_words(sentence, sentence_tokens, joiner, count_tokens, budget)
             joiner = " "
 
 
-def _split_words(sentence: str, joiner: str, count_tokens: TokenCounter, budget: int) -> Iterator[_Piece]:
-    tokens = count_tokens(sentence)
+def _split_words(sentence: str, tokens: int, joiner: str, count_tokens: TokenCounter, budget: int) -> Iterator[_Piece]:
     if tokens <= budget:
         yield _Piece(sentence, joiner, tokens)
         return
     words: list[str] = []
     used = 0
-    for word in sentence.split():
+    all_words = sentence.split()
+    for word, cost in zip(all_words, count_tokens(all_words), strict=True):
         # A single word longer than the budget (a URL, a hash) is kept whole: the
         # embedder truncates it, which is better than cutting it.
-        cost = count_tokens(word)
         if words and used + cost > budget:
             yield _Piece(" ".join(words), joiner, used)
             words, used, joiner = [], 0, " "

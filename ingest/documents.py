@@ -10,6 +10,7 @@ as well as the suffix, so a mislabelled file is read for what it is.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import zipfile
@@ -28,6 +29,7 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUF
 
 _PDF_MAGIC = b"%PDF-"
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
@@ -108,9 +110,8 @@ def _load_html(path: Path, text: str) -> Document:
     )
     if not markdown:
         raise DocumentError("no main content found in the HTML")
-    metadata = trafilatura.extract_metadata(text)
-    title = (metadata.title if metadata and metadata.title else "") or path.stem
     blocks = markdown_blocks(markdown)
+    title = _html_title(text) or next((b.section.split(" > ")[0] for b in blocks if b.section), path.stem)
     if not blocks[0].section.startswith(title):
         # trafilatura drops the <h1> it used as the title; put it back at the top of the path.
         blocks = [Block(b.text, f"{title} > {b.section}" if b.section else title) for b in blocks]
@@ -166,6 +167,12 @@ def _heading_level(style: str) -> int:
         return 1
     match = re.fullmatch(r"Heading (\d)", style)
     return int(match.group(1)) if match else 0
+
+
+def _html_title(page: str) -> str:
+    """The <title>, read directly: trafilatura's metadata extraction would parse the page a second time."""
+    match = _TITLE.search(page)
+    return " ".join(html.unescape(match.group(1)).split())[:200] if match else ""
 
 
 def markdown_blocks(text: str) -> list[Block]:

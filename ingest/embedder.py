@@ -7,6 +7,7 @@ unregistered one cannot be rebuilt by a new process that reopens the index.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 from chromadb import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
+from tokenizers import Tokenizer
 
 from assistant.config import Settings
 from assistant.models import resolve_embedding_model
@@ -31,7 +33,10 @@ class Embedder:
         self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self.dimension = int(self.model.get_embedding_dimension() or 0)
         self.max_tokens = self.model.max_seq_length or 512  # BERT-style models' usual limit
-        self._tokenizer = self.model.tokenizer
+        # The Rust tokenizer itself, without the truncation the model applies: counting must see every token.
+        self._tokenizer = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
         self.embed_query = lru_cache(maxsize=256)(self._embed_query)
 
     @classmethod
@@ -39,13 +44,11 @@ class Embedder:
         path, model_id = resolve_embedding_model(settings)
         return load_embedder(path, model_id, settings.embedding.batch_size)
 
-    def count_tokens(self, text: str) -> int:
-        """Word pieces without [CLS]/[SEP], the unit of the model's length limit.
-
-        Counting a long paragraph is how the chunker decides to split it, so the
-        tokenizer's warning about sequences over the limit is turned off here.
-        """
-        return len(self._tokenizer.encode(text, add_special_tokens=False, verbose=False))
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text without [CLS]/[SEP], the unit of the model's length limit."""
+        if not texts:
+            return []
+        return [len(encoding.ids) for encoding in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, so that cosine similarity is a dot product."""
