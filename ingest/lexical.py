@@ -38,9 +38,10 @@ class LexicalIndex:
         self.root = root
         self._loaded: dict[str, tuple[str, object, list[str], dict[str, int]]] = {}
 
-    def fingerprint(self, domain: str) -> str | None:
+    def fingerprint(self, domain: str) -> str:
+        """The fingerprint of the chunk ids indexed; no index on disk holds the empty set."""
         path = self.root / domain / _FINGERPRINT
-        return str(json.loads(path.read_text())["ids"]) if path.is_file() else None
+        return str(json.loads(path.read_text())["ids"]) if path.is_file() else fingerprint([])
 
     def rebuild(self, domain: str, ids: list[str], texts: list[str]) -> None:
         """Index ``texts`` under ``ids``, replacing the domain's previous index atomically."""
@@ -87,9 +88,9 @@ class LexicalIndex:
     def _load(self, domain: str) -> tuple[str, object, list[str], dict[str, int]] | None:
         import bm25s
 
-        current = self.fingerprint(domain)
-        if current is None:
+        if not (self.root / domain / _FINGERPRINT).is_file():
             return None
+        current = self.fingerprint(domain)
         cached = self._loaded.get(domain)
         if cached is None or cached[0] != current:
             retriever = bm25s.BM25.load(str(self.root / domain), show_progress=False)

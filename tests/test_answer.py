@@ -19,8 +19,7 @@ def test_routing_and_retrieval_from_the_index_alone(sample_runtime: Runtime, ite
     assert 0.5 < result.route.confidence <= 1.0 and result.route.reason
     assert {c.source for c in result.citations[:3]} & set(item["gold_sources"])  # type: ignore[call-overload]
     assert [c.n for c in result.citations] == list(range(1, sample_runtime.settings.retrieval.k + 1))
-    scores = [c.score for c in result.citations]
-    assert scores == sorted(scores, reverse=True)
+    assert all(-1.0 <= c.score <= 1.0 for c in result.citations)  # cosine, whichever retriever found it
 
 
 def test_explicit_domain_overrides_routing(sample_runtime: Runtime) -> None:

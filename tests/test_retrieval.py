@@ -55,6 +55,12 @@ def test_hybrid_finds_the_exact_code_that_vectors_blur(home: Path, error_codes: 
     assert vector_sources[0] != "err-4717.md"  # MiniLM ranks it 10th: near-identical pages blur together
 
 
+def test_vector_mode_ranks_by_cosine_similarity(home: Path, error_codes: Path) -> None:
+    _runtime(home).ingest([error_codes], "codes")
+    scores = [c.score for c in _runtime(home, mode="vector", k=10).retrieve("error E4717 fix").citations]
+    assert len(scores) == 10 and scores == sorted(scores, reverse=True)
+
+
 def test_source_filter_applies_to_both_retrievers(home: Path, error_codes: Path) -> None:
     runtime = _runtime(home)
     runtime.ingest([error_codes], "codes")
