@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= How do I factory reset the router?
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint adapters
 
 install: $(STAMP)
 
@@ -31,3 +31,7 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# Train and export the sample domains' adapters (about 35 min per domain on 2 CPU cores).
+adapters: install
+	scripts/train_sample_adapters.sh

@@ -11,6 +11,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 
+from adapters.cli import app as adapters_app
 from assistant.console import (
     ConfigOption,
     HomeOption,
@@ -32,6 +33,8 @@ app = typer.Typer(
     help="Answer questions from your documents, grounded in retrieved passages and citing them.",
 )
 
+app.add_typer(adapters_app, name="adapters")
+
 QuestionArgument = Annotated[
     str | None,
     typer.Argument(help="The question. Omit it when --questions gives a file.", show_default=False),
@@ -40,6 +43,14 @@ DomainOption = Annotated[str, typer.Option("--domain", "-d", help="Domain to sea
 SourceOption = Annotated[
     list[str] | None,
     typer.Option("--source", "-s", help="Only passages from this document (repeat for several).", show_default=False),
+]
+AdapterOption = Annotated[
+    str,
+    typer.Option(
+        "--adapter",
+        "-a",
+        help="'auto' = the routed domain's active adapter, 'none' = the base model, or DOMAIN[@VERSION].",
+    ),
 ]
 QuestionsOption = Annotated[
     Path | None,
@@ -54,12 +65,14 @@ QuestionsOption = Annotated[
 class BatchQuestion(BaseModel):
     question: str
     domain: str = "auto"
+    adapter: str | None = None
 
 
 @app.command()
 def ask(
     question: QuestionArgument = None,
     domain: DomainOption = "auto",
+    adapter: AdapterOption = "auto",
     source: SourceOption = None,
     questions: QuestionsOption = None,
     json_output: JsonOption = False,
@@ -69,13 +82,15 @@ def ask(
     """Answer a question with citations to the passages it rests on."""
     runtime = Runtime(settings_from(home, config))
     if questions is not None:
-        _run_batch(question, questions, lambda q: runtime.ask(q.question, q.domain, source))
+        _run_batch(
+            question, questions, lambda q: runtime.ask(q.question, q.domain, source, adapter=q.adapter or adapter)
+        )
         return
     text = _require_question(question)
     if json_output:
-        print_json(runtime.ask(text, domain, source))
+        print_json(runtime.ask(text, domain, source, adapter=adapter))
         return
-    result = runtime.ask(text, domain, source, on_token=_stream_to_stdout())
+    result = runtime.ask(text, domain, source, on_token=_stream_to_stdout(), adapter=adapter)
     stdout.print()
     _print_citations(result)
 
@@ -138,6 +153,7 @@ def _print_route(route: Route) -> None:
 
 def _print_citations(result: AnswerResult) -> None:
     _print_route(result.route)
+    stdout.print(f"adapter {escape(result.adapter or 'none (base model)')}", style="dim")
     heading = "Sources" if result.cited else "Sources (the answer cites none; these are the passages it was given)"
     stdout.print(f"[bold]{heading}[/]")
     for citation in result.citations:

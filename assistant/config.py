@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -90,6 +90,33 @@ class RoutingSettings(BaseModel):
     )
 
 
+LoraTarget = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TrainingSettings(BaseModel):
+    """Adapter training. LoRA touches only the attention and MLP projections: adapters that train
+    ``lm_head``/``embed_tokens`` cannot be served by llama.cpp or vLLM, so they are not offered."""
+
+    base_model: Path | None = Field(
+        default=None, description="Local HF model folder; unset = converted once from the served GGUF."
+    )
+    lora_r: int = Field(default=8, ge=1, le=256)
+    lora_alpha: int = Field(default=16, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    target_modules: list[LoraTarget] = Field(default_factory=lambda: list(get_args(LoraTarget)), min_length=1)
+    learning_rate: float = Field(default=2e-4, gt=0.0)
+    epochs: float = Field(default=2.0, gt=0.0)
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many optimizer steps.")
+    batch_size: int = Field(default=1, ge=1, description="Examples per forward pass.")
+    gradient_accumulation: int = Field(default=4, ge=1, description="Forward passes per optimizer step.")
+    max_seq_tokens: int = Field(default=1024, ge=64, description="Longer examples lose passages, never the answer.")
+    passages: int = Field(default=3, ge=1, le=20, description="Passages per RAFT example: gold + distractors.")
+    held_out_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
+    eval_steps: int = Field(default=10, ge=1, description="Optimizer steps between held-out evaluations.")
+    patience: int = Field(default=3, ge=1, description="Evaluations without improvement before stopping early.")
+    seed: int = 0
+
+
 class Settings(BaseSettings):
     """Everything configurable; see the module docstring for where values come from."""
 
@@ -109,6 +136,7 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     routing: RoutingSettings = RoutingSettings()
+    training: TrainingSettings = TrainingSettings()
 
     @field_validator("home")
     @classmethod
@@ -135,6 +163,10 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.home / "index"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
 
 
 def _config_file_path(init_settings: PydanticBaseSettingsSource) -> Path:

@@ -1,4 +1,4 @@
-"""The answering graph: route → retrieve → generate → cite.
+"""The answering graph: route → retrieve → adapter → generate → cite.
 
 Nodes take what they need from a ``Components`` object and return only the
 keys they change. ``generate`` hands each token to the ``on_token`` callback in
@@ -32,6 +32,8 @@ from ingest.store import Index
 class AnswerState(TypedDict, total=False):
     question: str
     requested_domain: str  # "auto" or a domain name
+    requested_adapter: str  # "auto" (the domain's active one), "none", DOMAIN or DOMAIN@VERSION
+    adapter: str | None  # the adapter applied, e.g. "policy@2"
     sources: list[str] | None  # only passages from these documents
     generate: bool  # False: stop after retrieval
     route: Route
@@ -60,16 +62,22 @@ class Components(Protocol):
     @property
     def backend(self) -> Backend: ...
 
+    def adapter_for(self, requested: str, domain: str) -> str | None:
+        """The adapter to apply for ``domain`` (loaded into the backend), or None for the base model."""
+        ...
+
 
 def build_graph(components: Components) -> CompiledStateGraph[AnswerState, Any, AnswerState, AnswerState]:
     graph = StateGraph(AnswerState)
     graph.add_node("route", _timed("route", lambda s, c: _route(components, s)))
+    graph.add_node("adapter", _timed("adapter", lambda s, c: _choose_adapter(components, s)))
     graph.add_node("retrieve", _timed("retrieve", lambda s, c: _retrieve(components, s)))
     graph.add_node("generate", _timed("generate", lambda s, c: _generate(components, s, c)))
     graph.add_node("cite", _cite)
     graph.add_edge(START, "route")
     graph.add_edge("route", "retrieve")
-    graph.add_conditional_edges("retrieve", lambda s: "generate" if s.get("generate", True) else END, ["generate", END])
+    graph.add_conditional_edges("retrieve", lambda s: "adapter" if s.get("generate", True) else END, ["adapter", END])
+    graph.add_edge("adapter", "generate")
     graph.add_edge("generate", "cite")
     graph.add_edge("cite", END)
     return graph.compile()
@@ -112,6 +120,10 @@ def _retrieve(components: Components, state: AnswerState) -> AnswerState:
     return {"passages": passages}
 
 
+def _choose_adapter(components: Components, state: AnswerState) -> AnswerState:
+    return {"adapter": components.adapter_for(state.get("requested_adapter", "auto"), state["route"].domain)}
+
+
 def _generate(components: Components, state: AnswerState, config: RunnableConfig) -> AnswerState:
     backend = components.backend  # loaded on first use, before the clock for the first token starts
     on_token = config.get("configurable", {}).get("on_token")
@@ -119,7 +131,7 @@ def _generate(components: Components, state: AnswerState, config: RunnableConfig
     started = time.perf_counter()
     first_token_ms: float | None = None
     pieces: list[str] = []
-    for piece in backend.stream(prompt):
+    for piece in backend.stream(prompt, state.get("adapter")):
         if first_token_ms is None:
             first_token_ms = round((time.perf_counter() - started) * 1000, 1)
         pieces.append(piece)

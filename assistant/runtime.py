@@ -15,10 +15,15 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
+from adapters.gguf_files import verify_adapter_file
+from adapters.registry import Registry
 from assistant.backends import Backend, create_backend
 from assistant.config import Settings
+from assistant.errors import UserError
 from assistant.graph import AnswerState, build_graph
-from assistant.results import AnswerResult, Citation, RetrieveResult
+from assistant.models import resolve_gguf
+from assistant.results import AnswerResult, Citation, Passage, RetrieveResult
+from assistant.retrieval import retrieve_passages
 from ingest.embedder import Embedder
 from ingest.lexical import LexicalIndex
 from ingest.manifest import Manifest
@@ -31,6 +36,7 @@ TokenCallback = Callable[[str], None]
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._loaded_adapters: set[str] = set()
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -54,6 +60,31 @@ class Runtime:
         return create_backend(self.settings)
 
     @cached_property
+    def registry(self) -> Registry:
+        return Registry(self.settings.adapters_dir)
+
+    def adapter_for(self, requested: str, domain: str) -> str | None:
+        """``auto``: the domain's active adapter if it has one; ``none``: the base; else the one named."""
+        if requested == "none":
+            return None
+        if requested == "auto":
+            adapter = self.registry.active(domain)
+            if adapter is None:
+                return None
+        else:
+            adapter = self.registry.get(requested)
+        lora = adapter.card.exports.get("lora")
+        if lora is None or not Path(lora["path"]).is_file():
+            raise UserError(
+                f"{adapter.name} has no GGUF export for llama.cpp yet: run `assistant adapters export {adapter.name}`"
+            )
+        if adapter.name not in self._loaded_adapters:
+            verify_adapter_file(Path(lora["path"]), resolve_gguf(self.settings), self.settings.models_dir)
+            self.backend.load_adapter(adapter.name, Path(lora["path"]))
+            self._loaded_adapters.add(adapter.name)
+        return adapter.name
+
+    @cached_property
     def graph(self) -> CompiledStateGraph[AnswerState, Any, AnswerState, AnswerState]:
         return build_graph(self)
 
@@ -72,9 +103,22 @@ class Runtime:
         )
 
     def retrieve(self, question: str, domain: str = "auto", sources: list[str] | None = None) -> RetrieveResult:
-        state = self._run({"question": question, "requested_domain": domain, "sources": sources, "generate": False})
+        inputs: AnswerState = {"question": question, "requested_domain": domain, "sources": sources, "generate": False}
+        state = self._run(inputs)
         citations = [Citation(n=n, **p.model_dump()) for n, p in enumerate(state["passages"], start=1)]
         return RetrieveResult(citations=citations, **_route_fields(question, state))
+
+    def retriever(self, domain: str) -> Callable[[str, int, list[str] | None], list[Passage]]:
+        """Retrieval exactly as served (hybrid, MMR, reranker as configured) with a caller-chosen count:
+        ``retrieve(question, k, sources)``. Adapter training builds its examples with it."""
+        if domain not in self.index.domains():
+            raise UserError(f"domain '{domain}' has no documents: ingest them first (`ingest PATH --domain {domain}`)")
+
+        def retrieve(question: str, k: int, sources: list[str] | None) -> list[Passage]:
+            settings = self.settings.retrieval.model_copy(update={"k": k})
+            return retrieve_passages(self.index, self.lexical, question, domain, settings, sources)
+
+        return retrieve
 
     def ask(
         self,
@@ -82,10 +126,17 @@ class Runtime:
         domain: str = "auto",
         sources: list[str] | None = None,
         on_token: TokenCallback | None = None,
+        adapter: str = "auto",
     ) -> AnswerResult:
-        state = self._run({"question": question, "requested_domain": domain, "sources": sources}, on_token)
+        inputs: AnswerState = {
+            "question": question,
+            "requested_domain": domain,
+            "requested_adapter": adapter,
+            "sources": sources,
+        }
+        state = self._run(inputs, on_token)
         return AnswerResult(
-            adapter=None,
+            adapter=state["adapter"],
             answer=state["answer"],
             citations=state["citations"],
             cited=state["cited"],

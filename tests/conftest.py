@@ -15,11 +15,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
+from adapters.base_model import BaseCheckpoint, BaseModelIdentity, load_causal_lm, resolve_base_model
+from adapters.registry import AdapterCard, AdapterVersion, DatasetInfo, Registry
 from assistant.config import load_settings
 from assistant.runtime import Runtime
 
@@ -112,3 +115,85 @@ def run_cli(command: str, *args: str | Path, home: Path, env: dict[str, str] | N
         check=False,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture(scope="session")
+def hf_base(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> BaseCheckpoint:
+    """The offline default training base: the Gemma GGUF converted once to transformers (shared models folder)."""
+    home = _new_home(tmp_path_factory.mktemp("convert") / "home", models_dir)
+    return resolve_base_model(load_settings(home=home))
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory, hf_base: BaseCheckpoint) -> Path:
+    """A 2-layer, 32-wide Gemma 3 with the real tokenizer and random weights, for many-step training tests."""
+    import torch
+    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+
+    path = tmp_path_factory.mktemp("tiny-gemma3")
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=262_144,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        layer_types=["sliding_attention", "full_attention"],
+        sliding_window=64,
+        max_position_embeddings=4096,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=1,
+    )
+    Gemma3ForCausalLM(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(hf_base.path).save_pretrained(path)
+    return path
+
+
+def register_random_adapter(
+    home: Path,
+    base: BaseCheckpoint,
+    domain: str,
+    *,
+    std: float = 0.01,
+    seed: int = 0,
+    targets: tuple[str, ...] = ("q_proj", "v_proj", "down_proj"),
+    modules_to_save: list[str] | None = None,
+) -> AdapterVersion:
+    """A LoRA adapter with random (non-zero) B matrices, registered like a trained one: its effect is known
+    to be large, so export checks have something to detect. Training is tested on its own."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(
+        load_causal_lm(base.path),
+        LoraConfig(r=8, lora_alpha=16, target_modules=list(targets), modules_to_save=modules_to_save),
+    )
+    torch.manual_seed(seed)
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, std=std)
+    registry = Registry(load_settings(home=home).adapters_dir)
+    built = registry.new_build_dir(domain)
+    model.save_pretrained(built)
+    return registry.register(built, make_card(domain, base.identity))
+
+
+def make_card(domain: str, base: BaseModelIdentity, **fields: object) -> AdapterCard:
+    values: dict[str, object] = {
+        "domain": domain,
+        "created_at": datetime.now(UTC),
+        "method": "random (test)",
+        "base": base,
+        "dataset": DatasetInfo(path="-", sha256="-", examples=0, train=0, held_out=0),
+        "hyperparameters": {},
+        "train_loss": 0.0,
+        "held_out_loss": 0.0,
+        "steps": 0,
+        "stopped_early": False,
+        "seconds": 0.0,
+        "hardware": {},
+    }
+    return AdapterCard.model_validate({**values, **fields})

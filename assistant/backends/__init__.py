@@ -7,6 +7,7 @@ it is created, so that installing one backend never requires the others.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 from assistant.config import Settings
@@ -17,8 +18,15 @@ class Backend(Protocol):
 
     name: str
 
-    def stream(self, prompt: str) -> Iterator[str]:
-        """Yield the completion piece by piece; requests on one instance never interleave."""
+    def stream(self, prompt: str, adapter: str | None = None) -> Iterator[str]:
+        """Yield the completion piece by piece, with a loaded adapter or the base model (None).
+
+        Requests on one instance never interleave, and each runs with its own adapter only.
+        """
+        ...
+
+    def load_adapter(self, name: str, path: Path) -> None:
+        """Make an adapter available to later requests under ``name``."""
         ...
 
 

@@ -1,0 +1,134 @@
+"""The frozen base model adapters are trained on, and its identity.
+
+An adapter only means something on the exact weights it was trained on, so
+every base has an identity: the sha256 of its weight files. The offline
+default is converted once from the GGUF the assistant serves (transformers
+dequantises it to fp32) and cached in the data home; its identity records the
+GGUF's sha256 too, so llama.cpp can refuse an adapter trained on another base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.config import Settings
+from assistant.errors import UserError
+from assistant.models import resolve_gguf
+
+IDENTITY_FILE = "identity.json"
+_HASH_CACHE = "hashes.json"
+
+
+@dataclass(frozen=True)
+class BaseModelIdentity:
+    """What an adapter card records about its base; ``gguf_sha256`` is set when converted from a GGUF."""
+
+    name: str
+    weights_sha256: str
+    gguf_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class BaseCheckpoint:
+    path: Path
+    identity: BaseModelIdentity
+
+
+def resolve_base_model(settings: Settings, on_notice: Callable[[str], None] | None = None) -> BaseCheckpoint:
+    """The configured HF folder, or the served GGUF converted once into the data home."""
+    configured = settings.training.base_model
+    if configured is not None:
+        path = configured.expanduser().resolve()
+        if not (path / "config.json").is_file():
+            raise UserError(f"training.base_model is not a transformers model folder: {path}")
+        identity = BaseModelIdentity(name=path.name, weights_sha256=weights_sha256(path, settings.models_dir))
+        return BaseCheckpoint(path, identity)
+    gguf = resolve_gguf(settings)
+    gguf_hash = file_sha256(gguf, settings.models_dir)
+    target = settings.models_dir / f"{gguf.stem}-hf-{gguf_hash[:12]}"
+    if not (target / IDENTITY_FILE).is_file():
+        if on_notice is not None:
+            on_notice(f"converting {gguf.name} to a transformers model once, into {target} (1-2 minutes)")
+        _convert_gguf(gguf, gguf_hash, target)
+    identity = BaseModelIdentity(**json.loads((target / IDENTITY_FILE).read_text()))
+    return BaseCheckpoint(target, identity)
+
+
+def load_causal_lm(path: Path, **options: Any) -> Any:
+    """A transformers causal LM from a local folder, without a progress bar for a one-second load."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    return AutoModelForCausalLM.from_pretrained(path, **options)
+
+
+def _convert_gguf(gguf: Path, gguf_hash: str, target: Path) -> None:
+    """Dequantise the GGUF into a transformers folder; built beside the target, then renamed."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The weights are plain fp32 once loaded; the GGUF "quantizer" only blocks save_pretrained.
+    model.hf_quantizer = None  # type: ignore[assignment]
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    identity = BaseModelIdentity(name=gguf.stem, weights_sha256=_hash_weights(partial), gguf_sha256=gguf_hash)
+    (partial / IDENTITY_FILE).write_text(json.dumps(asdict(identity), indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+
+
+def weights_sha256(folder: Path, cache_dir: Path) -> str:
+    """sha256 over the folder's weight files, cached by their size and modification time."""
+    files = _weight_files(folder)
+    key = "|".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+    return _cached(cache_dir, key, lambda: _hash_weights(folder))
+
+
+def file_sha256(path: Path, cache_dir: Path) -> str:
+    stat = path.stat()
+    return _cached(cache_dir, f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}", lambda: _hash_files([path]))
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    if not files:
+        raise UserError(f"no weight files (*.safetensors or *.bin) in {folder}")
+    return files
+
+
+def _hash_weights(folder: Path) -> str:
+    return _hash_files(_weight_files(folder))
+
+
+def _hash_files(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        with file.open("rb") as handle:
+            while block := handle.read(1 << 22):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _cached(cache_dir: Path, key: str, compute: Callable[[], str]) -> str:
+    cache_file = cache_dir / _HASH_CACHE
+    cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    if key not in cache:
+        cache[key] = compute()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = cache_file.with_suffix(".partial")
+        partial.write_text(json.dumps(cache, indent=1))
+        os.replace(partial, cache_file)
+    return cache[key]
