@@ -67,8 +67,6 @@ def train(
         settings.training.max_steps = max_steps
     if epochs is not None:
         settings.training.epochs = epochs
-    if not eval_set:
-        stderr.print("[yellow]note:[/] no --eval-set given, so the data was not checked for eval questions")
     eval_questions = [item.question for path in eval_set or [] for _, item in load_eval_set(path)]
     data_set = load_training_set(
         data,
@@ -77,6 +75,8 @@ def train(
         seed=settings.training.seed,
         eval_questions=eval_questions,
     )
+    if not eval_set:
+        stderr.print("[yellow]note:[/] no --eval-set given, so the data was not checked for eval questions")
     runtime = Runtime(settings)
     notice = _notice_printer(json_output)
     with _training_progress(quiet=json_output) as on_progress:

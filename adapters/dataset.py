@@ -83,9 +83,11 @@ def load_training_set(
 ) -> TrainingSet:
     """Validated examples of ``domain``, none of them an eval question, split reproducibly."""
     lines = read_jsonl(path, TrainingExample, "training data")
-    others = [f"line {n}: domain '{e.domain}'" for n, e in lines if e.domain not in (None, domain)]
+    others = [f"line {n}: '{e.domain}'" for n, e in lines if e.domain not in (None, domain)]
     if others:
-        raise UserError(f"{path} has examples of other domains than '{domain}': " + "; ".join(others[:5]))
+        raise UserError(
+            f"{path}: {len(others)} example(s) belong to another domain than '{domain}' ({', '.join(others[:3])}…)"
+        )
     leaks = overlapping_questions([e.question for _, e in lines], eval_questions)
     if leaks:
         listed = "\n  ".join(f"line {lines[i][0]}: {lines[i][1].question!r} ~ eval {q!r}" for i, q in leaks[:10])
@@ -128,9 +130,69 @@ def _examples_sha256(examples: list[TrainingExample]) -> str:
 
 # Function words make any two questions look alike ("how do I ... the ..."); similarity ignores them.
 _STOPWORDS = frozenset(
-    "a an the i me my we our you your it its is are was be do does did can could may might must shall should will "
-    "would how what when where which who why whom to of in on at for from by with about into and or but if not "
-    "this that these those there here so than then".split()
+    [
+        "a",
+        "an",
+        "the",
+        "i",
+        "me",
+        "my",
+        "we",
+        "our",
+        "you",
+        "your",
+        "it",
+        "its",
+        "is",
+        "are",
+        "was",
+        "be",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "should",
+        "will",
+        "would",
+        "how",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "whom",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "about",
+        "into",
+        "and",
+        "or",
+        "but",
+        "if",
+        "not",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "so",
+        "than",
+        "then",
+    ]
 )
 
 

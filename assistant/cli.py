@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict
 from rich.markup import escape
 
 from adapters.cli import app as adapters_app
@@ -23,6 +22,7 @@ from assistant.console import (
     stdout,
 )
 from assistant.errors import UserError
+from assistant.jsonl import read_jsonl
 from assistant.results import AnswerResult, Citation, RetrieveResult, Route
 from assistant.runtime import Runtime
 
@@ -63,6 +63,8 @@ QuestionsOption = Annotated[
 
 
 class BatchQuestion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     question: str
     domain: str = "auto"
     adapter: str | None = None
@@ -171,22 +173,6 @@ def _preview(text: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _read_questions(path: Path) -> list[BatchQuestion]:
-    """All lines are checked before any is answered, so a typo on line 90 wastes no work."""
-    if not path.is_file():
-        raise UserError(f"questions file not found: {path}")
-    parsed = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            parsed.append(BatchQuestion.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as err:
-            reason = err.errors()[0]["msg"] if isinstance(err, ValidationError) else err.msg
-            raise UserError(f"{path} line {number}: {reason}") from None
-    return parsed
-
-
 def _run_batch(
     question: str | None,
     path: Path,
@@ -196,7 +182,7 @@ def _run_batch(
     if question:
         raise UserError("give either a question or --questions, not both")
     failed = 0
-    for item in _read_questions(path):
+    for _, item in read_jsonl(path, BatchQuestion, "questions"):
         try:
             print_json(answer(item))
         except UserError as err:

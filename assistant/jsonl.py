@@ -33,9 +33,11 @@ def read_jsonl(path: Path, model: type[Model], what: str) -> list[tuple[int, Mod
             problems.append(f"line {number}: not JSON ({err.msg})")
         except ValidationError as err:
             problems.append(f"line {number}: {describe_validation_error(err)}")
+    if len(problems) == 1:
+        raise UserError(f"{path} {problems[0]}")
     if problems:
         more = f"\n  … and {len(problems) - _MAX_REPORTED} more" if len(problems) > _MAX_REPORTED else ""
-        raise UserError(f"{path}: {len(problems)} bad line(s)\n  " + "\n  ".join(problems[:_MAX_REPORTED]) + more)
+        raise UserError(f"{path}: {len(problems)} bad lines\n  " + "\n  ".join(problems[:_MAX_REPORTED]) + more)
     if not parsed:
         raise UserError(f"{what} file is empty: {path}")
     return parsed

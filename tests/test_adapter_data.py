@@ -41,7 +41,7 @@ def test_bad_lines_are_reported_with_their_numbers(tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
         load(write_jsonl(tmp_path / "train.jsonl", rows))
     message = str(err.value)
-    assert "5 bad line(s)" in message
+    assert "5 bad lines" in message
     assert "line 6: missing 'answer'" in message
     assert "line 7: not JSON" in message
     assert "line 8: answer cites [2] but 'sources' lists 1 document(s)" in message
@@ -65,7 +65,7 @@ def test_chat_messages_become_question_and_answer() -> None:
 
 def test_examples_of_another_domain_are_refused(tmp_path: Path) -> None:
     rows = [*good(5), {"question": "q?", "answer": "a", "domain": "policy"}]
-    with pytest.raises(UserError, match="line 6: domain 'policy'"):
+    with pytest.raises(UserError, match=r"1 example\(s\) belong to another domain than 'support' \(line 6: 'policy'"):
         load(write_jsonl(tmp_path / "train.jsonl", rows))
 
 

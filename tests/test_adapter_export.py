@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from adapters.base_model import BaseCheckpoint, BaseModelIdentity
-from adapters.equivalence import agreement, check_prompts, llamacpp_logits, plain_base, reference_logits
+from adapters.equivalence import Agreement, agreement, check_prompts, llamacpp_logits, plain_base, reference_logits
 from adapters.export import export_adapter
 from adapters.gguf_files import read_lora, verify_adapter_file, write_lora_gguf
 from adapters.registry import AdapterVersion, Registry
@@ -83,31 +83,33 @@ def test_lora_gguf_follows_llama_cpp_conventions_and_names_its_base(
     assert verify_adapter_file(path, served_gguf, export_home / "models") == "policy@1"
 
 
+@pytest.fixture(scope="module")
+def q8_export(export_home: Path, hf_base: BaseCheckpoint) -> tuple[AdapterVersion, list[Agreement]]:
+    adapter = register_random_adapter(export_home, hf_base, "support", seed=1)
+    return export_adapter(load_settings(home=export_home), adapter, merged="q8_0", on_notice=lambda _: None)
+
+
+def test_q8_0_merge_passes_the_check(q8_export: tuple[AdapterVersion, list[Agreement]]) -> None:
+    merged = next(c for c in q8_export[1] if c.artifact == "merged_q8_0")
+    assert merged.passed and merged.top1_agreement == 1.0
+    assert merged.noise_floor > 0, "Q8_0 has a floor of its own, measured on the plain Q8_0 base"
+
+
 def test_merged_model_keeps_every_metadata_field_of_the_base(
-    export_home: Path, policy_adapter: AdapterVersion, served_gguf: Path
+    q8_export: tuple[AdapterVersion, list[Agreement]], served_gguf: Path
 ) -> None:
-    adapter, _ = export_adapter(
-        load_settings(home=export_home), policy_adapter, merged="q8_0", check=False, on_notice=lambda _: None
-    )
-    merged = gguf.GGUFReader(adapter.card.exports["merged_q8_0"]["path"])
+    merged = gguf.GGUFReader(q8_export[0].card.exports["merged_q8_0"]["path"])
     base = gguf.GGUFReader(served_gguf)
     for name, field in base.fields.items():
         if name.startswith("GGUF.") or name == "general.file_type":
             continue
         assert merged.fields[name].contents() == field.contents(), name
     assert merged.fields["general.file_type"].contents() == int(gguf.LlamaFileType.MOSTLY_Q8_0)
+    assert merged.fields["domain_assistant.adapter"].contents() == "support@1"
     types = {t.name: t.tensor_type for t in merged.tensors}
     assert types["blk.0.attn_q.weight"] == gguf.GGMLQuantizationType.Q8_0
     assert types["blk.0.attn_norm.weight"] == gguf.GGMLQuantizationType.F32
     assert len(merged.tensors) == len(base.tensors)
-
-
-def test_q8_0_merge_passes_the_check(export_home: Path, hf_base: BaseCheckpoint) -> None:
-    adapter = register_random_adapter(export_home, hf_base, "support", seed=1)
-    _, checks = export_adapter(load_settings(home=export_home), adapter, merged="q8_0", on_notice=lambda _: None)
-    merged = next(c for c in checks if c.artifact == "merged_q8_0")
-    assert merged.passed and merged.top1_agreement == 1.0
-    assert merged.noise_floor > 0, "Q8_0 has a floor of its own, measured on the plain Q8_0 base"
 
 
 def test_check_catches_a_wrong_scale_and_missing_layers(

@@ -61,7 +61,7 @@ def test_bad_batch_line_is_reported_with_its_number(sample_home: Path, tmp_path:
     questions.write_text('{"question": "ok"}\n{"questin": "typo"}\n')
     result = invoke("assistant", "ask", "--questions", questions, home=sample_home)
     assert result.returncode == 2 and result.stdout == ""
-    _one_line_error(result.stderr, "q.jsonl line 2: Field required")
+    _one_line_error(result.stderr, "q.jsonl line 2: missing 'question'")
 
 
 def test_missing_path_is_one_line_error(home: Path) -> None:
