@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import gguf
 import numpy as np
@@ -159,20 +160,21 @@ def test_adapters_llama_cpp_cannot_serve_are_refused(export_home: Path, hf_base:
     assert not list(adapter.path.glob("*.gguf"))
 
 
-def test_ask_applies_the_active_adapter_per_request(export_home: Path, policy_adapter: AdapterVersion) -> None:
-    question = "How long are invoices kept?"
-    if "lora" not in Registry(load_settings(home=export_home).adapters_dir).get("policy@1").card.exports:
-        invoke("assistant", "adapters", "export", "policy@1", "--no-check", home=export_home)
-    answers = {}
-    for choice in ("none", "auto", "policy@1", "none"):
+def test_ask_applies_the_active_adapter_per_request(export_home: Path, hf_base: BaseCheckpoint) -> None:
+    # Strong enough (B ~ N(0, 0.05)) to change a greedy answer; weaker ones may leave a short answer as it was.
+    adapter = register_random_adapter(export_home, hf_base, "policy", std=0.05, seed=2)
+    invoke("assistant", "adapters", "export", adapter.name, "--no-check", home=export_home)
+    question = "Can I accept a gift card from a supplier?"
+    answers: dict[str, list[dict[str, Any]]] = {}
+    for choice in ("none", "auto", adapter.name, "none"):
         result = invoke(
             "assistant", "ask", question, "--domain", "policy", "--adapter", choice, "--json", home=export_home
         )
         assert result.returncode == 0, result.stderr
         answers.setdefault(choice, []).append(json.loads(result.stdout))
-    assert answers["auto"][0]["adapter"] == "policy@1" == answers["policy@1"][0]["adapter"]
+    assert answers["auto"][0]["adapter"] == adapter.name == answers[adapter.name][0]["adapter"]
     assert answers["none"][0]["adapter"] is None
-    assert answers["auto"][0]["answer"] == answers["policy@1"][0]["answer"]
+    assert answers["auto"][0]["answer"] == answers[adapter.name][0]["answer"]
     assert answers["auto"][0]["answer"] != answers["none"][0]["answer"], "the adapter changes the answer"
     assert answers["none"][0]["answer"] == answers["none"][1]["answer"], "switching back restores the base"
 
