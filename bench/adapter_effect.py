@@ -6,7 +6,8 @@ Answers every question of ``samples/questions.jsonl`` (none of them trained on)
 on its own domain twice in one process, once on the base model and once with
 the domain's active adapter, with identical passages, and reports per arm:
 the share of answers in the domain's format, the share that cite a passage
-given ([n] within range), the share that cite a gold document, and tokens/s.
+given ([n] within range), the share that cite a gold document, the share that
+refuse (every question here is answerable), and tokens/s.
 A first look ahead of the eval harness, which scores this properly.
 """
 
@@ -20,7 +21,6 @@ import time
 from pathlib import Path
 
 from assistant.config import load_settings
-from assistant.prompts import cited_numbers
 from assistant.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,16 +50,17 @@ def main() -> None:
             started = time.perf_counter()
             result = runtime.ask(item["question"], item["domain"], adapter=adapter, on_token=count)
             seconds = time.perf_counter() - started - result.timings_ms.get("first_token", 0) / 1000
-            given = {c.n: c.source for c in result.citations}
-            cited = [n for n in cited_numbers(result.answer) if 1 <= n <= len(result.citations)]
+            # When the answer cites passages it was given, ``citations`` holds exactly those.
+            cited_sources = {c.source for c in result.citations} if result.cited else set()
             arms[arm].append(
                 {
                     "question": item["question"],
                     "adapter": result.adapter,
                     "answer": result.answer,
                     "format": bool(FORMATS[item["domain"]].match(result.answer)),
-                    "cites": result.cited and bool(cited),
-                    "cites_gold": any(given.get(n) in item["gold_sources"] for n in cited),
+                    "cites": result.cited,
+                    "cites_gold": bool(cited_sources & set(item["gold_sources"])),
+                    "refuses": "don't cover" in result.answer or "Not covered" in result.answer,
                     "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
                 }
             )
@@ -77,6 +78,7 @@ def _summary(rows: list[dict[str, object]]) -> dict[str, float]:
         "format": share("format"),
         "cites_a_given_passage": share("cites"),
         "cites_a_gold_document": share("cites_gold"),
+        "refuses": share("refuses"),
         "tokens_per_s": round(statistics.median(float(r["tokens_per_s"]) for r in rows), 1),  # type: ignore[arg-type]
     }
 
