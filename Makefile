@@ -32,6 +32,6 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
-# Train and export the sample domains' adapters (about 35 min per domain on 2 CPU cores).
+# Train and export the sample domains' adapters (30-60 min per domain on 2 CPU cores).
 adapters: install
 	scripts/train_sample_adapters.sh
