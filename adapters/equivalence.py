@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 from adapters.base_model import BaseCheckpoint, load_causal_lm
 from adapters.gguf_files import LoraWeights, MergedType, write_merged_gguf
 from adapters.registry import AdapterVersion
+from assistant.backends.llamacpp import LlamaCppBackend
 from assistant.config import LLMSettings
 from assistant.prompts import build_prompt
 from assistant.results import Passage
@@ -89,11 +90,10 @@ def check_export(
     reference = reference_logits(adapter, base, prompts)
     f16 = plain_base(served_gguf, "f16", plain_dir)
     checks = [
-        agreement(reference, llamacpp_logits(f16, prompts), llamacpp_logits(f16, prompts, files["lora"]), "lora"),
+        agreement(reference, *llamacpp_lora_logits(f16, files["lora"], prompts), "lora"),
         agreement(
             reference,
-            llamacpp_logits(served_gguf, prompts),
-            llamacpp_logits(served_gguf, prompts, files["lora"]),
+            *llamacpp_lora_logits(served_gguf, files["lora"], prompts),
             "lora_on_served_base",
             effect_test=False,
         ),
@@ -135,13 +135,23 @@ def reference_logits(adapter: AdapterVersion, base: BaseCheckpoint, prompts: lis
         return Logits(plain=last_logits(), adapted=adapted)
 
 
-def llamacpp_logits(gguf: Path, prompts: list[str], adapter_gguf: Path | None = None) -> np.ndarray:
-    from assistant.backends.llamacpp import LlamaCppBackend
+def llamacpp_logits(gguf: Path, prompts: list[str]) -> np.ndarray:
+    return _next_token_logits(_llamacpp(gguf), prompts, None)
 
-    backend = LlamaCppBackend(gguf, LLMSettings(n_ctx=1024))
-    if adapter_gguf is not None:
-        backend.load_adapter("checked", adapter_gguf)
-    return np.stack([backend.next_token_logits(p, "checked" if adapter_gguf else None) for p in prompts])
+
+def llamacpp_lora_logits(gguf: Path, adapter_gguf: Path, prompts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Logits without and with the adapter, from one loaded model hot-swapping it as served."""
+    backend = _llamacpp(gguf)
+    backend.load_adapter_file("checked", adapter_gguf)
+    return _next_token_logits(backend, prompts, None), _next_token_logits(backend, prompts, "checked")
+
+
+def _llamacpp(gguf: Path) -> LlamaCppBackend:
+    return LlamaCppBackend(gguf, LLMSettings(n_ctx=1024), hash_cache=gguf.parent)
+
+
+def _next_token_logits(backend: LlamaCppBackend, prompts: list[str], adapter: str | None) -> np.ndarray:
+    return np.stack([backend.next_token_logits(p, adapter) for p in prompts])
 
 
 def agreement(

@@ -99,7 +99,9 @@ def train_adapter(
     tokenizer = _load_tokenizer(base.path)
 
     def features(examples: Sequence[Any]) -> list[dict[str, list[int]]]:
-        count = lambda text: len(tokenizer(text)["input_ids"])  # noqa: E731
+        def count(text: str) -> int:
+            return len(tokenizer(text)["input_ids"])
+
         return [
             tokenize(
                 assemble(
@@ -124,7 +126,9 @@ def train_adapter(
     if resume:
         on_notice(f"resuming the interrupted run in {run_dir}")
     result = trainer.train(resume_from_checkpoint=True if resume else None)
-    held_out_loss = float(trainer.evaluate()["eval_loss"])  # the best checkpoint, reloaded at the end
+    # The Trainer evaluated the last step and reloaded the best checkpoint; its loss is best_metric.
+    best = trainer.state.best_metric
+    held_out_loss = float(best if best is not None else trainer.evaluate()["eval_loss"])
     built = registry.new_build_dir(domain)
     trainer.model.save_pretrained(built)
     (built / "README.md").unlink(missing_ok=True)  # peft's empty model-card template; card.json is ours

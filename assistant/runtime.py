@@ -15,13 +15,11 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from adapters.gguf_files import verify_adapter_file
 from adapters.registry import Registry
 from assistant.backends import Backend, create_backend
 from assistant.config import Settings
 from assistant.errors import UserError
 from assistant.graph import AnswerState, build_graph
-from assistant.models import resolve_gguf
 from assistant.results import AnswerResult, Citation, Passage, RetrieveResult
 from assistant.retrieval import retrieve_passages
 from ingest.embedder import Embedder
@@ -36,7 +34,6 @@ TokenCallback = Callable[[str], None]
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._loaded_adapters: set[str] = set()
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -73,15 +70,7 @@ class Runtime:
                 return None
         else:
             adapter = self.registry.get(requested)
-        lora = adapter.card.exports.get("lora")
-        if lora is None or not Path(lora["path"]).is_file():
-            raise UserError(
-                f"{adapter.name} has no GGUF export for llama.cpp yet: run `assistant adapters export {adapter.name}`"
-            )
-        if adapter.name not in self._loaded_adapters:
-            verify_adapter_file(Path(lora["path"]), resolve_gguf(self.settings), self.settings.models_dir)
-            self.backend.load_adapter(adapter.name, Path(lora["path"]))
-            self._loaded_adapters.add(adapter.name)
+        self.backend.load_adapter(adapter)
         return adapter.name
 
     @cached_property

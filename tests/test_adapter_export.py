@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from adapters.base_model import BaseCheckpoint, BaseModelIdentity
-from adapters.equivalence import Agreement, agreement, check_prompts, llamacpp_logits, plain_base, reference_logits
+from adapters.equivalence import Agreement, agreement, check_prompts, llamacpp_lora_logits, plain_base, reference_logits
 from adapters.export import export_adapter
 from adapters.gguf_files import read_lora, verify_adapter_file, write_lora_gguf
 from adapters.registry import AdapterVersion, Registry
@@ -120,16 +120,15 @@ def test_check_catches_a_wrong_scale_and_missing_layers(
     prompts = check_prompts()
     reference = reference_logits(policy_adapter, hf_base, prompts)
     f16 = plain_base(served_gguf, "f16", export_home / "models")
-    plain = llamacpp_logits(f16, prompts)
     lora = read_lora(policy_adapter, served_gguf)
     wrong_scale = dataclasses.replace(lora, alpha=lora.alpha * 1.5)
     half = dataclasses.replace(lora, pairs={k: v for k, v in lora.pairs.items() if not k.startswith("blk.1")})
     for name, broken in (("wrong-scale", wrong_scale), ("missing-layers", half)):
         path = write_lora_gguf(policy_adapter, broken, served_gguf, export_home / f"{name}.lora.gguf")
-        result = agreement(reference, plain, llamacpp_logits(f16, prompts, path), name)
+        result = agreement(reference, *llamacpp_lora_logits(f16, path, prompts), name)
         assert not result.passed, result
     right = write_lora_gguf(policy_adapter, lora, served_gguf, export_home / "right.lora.gguf")
-    assert agreement(reference, plain, llamacpp_logits(f16, prompts, right), "right").passed
+    assert agreement(reference, *llamacpp_lora_logits(f16, right, prompts), "right").passed
 
 
 def test_an_adapter_of_another_base_is_refused_at_export_and_at_load(
@@ -198,8 +197,8 @@ def test_logits_differ_between_base_and_adapter_in_llama_cpp(
     lora = write_lora_gguf(
         policy_adapter, read_lora(policy_adapter, served_gguf), served_gguf, export_home / "swap.lora.gguf"
     )
-    backend = LlamaCppBackend(served_gguf, LLMSettings(n_ctx=1024))
-    backend.load_adapter("policy@1", lora)
+    backend = LlamaCppBackend(served_gguf, LLMSettings(n_ctx=1024), hash_cache=export_home / "models")
+    backend.load_adapter_file("policy@1", lora)
     prompt = check_prompts()[0]
     on, off, on_again, off_again = (backend.next_token_logits(prompt, a) for a in ("policy@1", None, "policy@1", None))
     assert np.array_equal(on, on_again) and np.array_equal(off, off_again)

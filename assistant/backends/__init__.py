@@ -7,9 +7,9 @@ it is created, so that installing one backend never requires the others.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Protocol
 
+from adapters.registry import AdapterVersion
 from assistant.config import Settings
 
 
@@ -25,8 +25,11 @@ class Backend(Protocol):
         """
         ...
 
-    def load_adapter(self, name: str, path: Path) -> None:
-        """Make an adapter available to later requests under ``name``."""
+    def load_adapter(self, adapter: AdapterVersion) -> None:
+        """Make ``adapter`` available to later requests under its name; a no-op when it already is.
+
+        Refuses (``UserError``) an adapter trained on another base, or without the artifact this backend serves.
+        """
         ...
 
 
@@ -36,5 +39,5 @@ def create_backend(settings: Settings) -> Backend:
         from assistant.backends.llamacpp import LlamaCppBackend
         from assistant.models import resolve_gguf
 
-        return LlamaCppBackend(resolve_gguf(settings), settings.llm)
+        return LlamaCppBackend(resolve_gguf(settings), settings.llm, settings.models_dir)
     raise AssertionError(f"unhandled backend {settings.llm.backend!r}")  # the config schema forbids it

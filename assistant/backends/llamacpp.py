@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from adapters.gguf_files import verify_adapter_file
+from adapters.registry import AdapterVersion
 from assistant.config import LLMSettings
 from assistant.errors import UserError
 from assistant.prompts import STOP_SEQUENCES
@@ -52,13 +54,15 @@ def _route_llama_logs_to_logging() -> None:
 class LlamaCppBackend:
     name = "llamacpp"
 
-    def __init__(self, gguf: Path, settings: LLMSettings) -> None:
+    def __init__(self, gguf: Path, settings: LLMSettings, hash_cache: Path) -> None:
+        """``hash_cache``: where file hashes are cached, for checking an adapter's base against ``gguf``."""
         try:
             from llama_cpp import Llama
         except ImportError as err:  # pragma: no cover - a broken install, not a code path
             raise UserError(f"llama-cpp-python is not installed: {err}") from None
         self.settings = settings
         self.gguf = gguf
+        self.hash_cache = hash_cache
         _route_llama_logs_to_logging()
         try:
             self._llm = Llama(
@@ -75,8 +79,20 @@ class LlamaCppBackend:
         self._adapters: dict[str, Any] = {}  # name -> llama_adapter_lora pointer
         self._applied: str | None = None
 
-    def load_adapter(self, name: str, path: Path) -> None:
-        """Load a GGUF LoRA adapter once; requests then choose it by name."""
+    def load_adapter(self, adapter: AdapterVersion) -> None:
+        """Load the adapter's GGUF export, once its file proves it was trained on the served GGUF."""
+        if adapter.name in self._adapters:
+            return
+        lora = adapter.card.exports.get("lora")
+        if lora is None or not Path(lora["path"]).is_file():
+            raise UserError(
+                f"{adapter.name} has no GGUF export for llama.cpp yet: run `assistant adapters export {adapter.name}`"
+            )
+        verify_adapter_file(Path(lora["path"]), self.gguf, self.hash_cache)
+        self.load_adapter_file(adapter.name, Path(lora["path"]))
+
+    def load_adapter_file(self, name: str, path: Path) -> None:
+        """Load a GGUF LoRA adapter once, unchecked; requests then choose it by name."""
         import llama_cpp
 
         with self._lock:
