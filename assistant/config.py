@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -34,11 +34,33 @@ def default_home() -> Path:
     return Path(base) / "domain-assistant"
 
 
-class LLMSettings(BaseModel):
-    """The generator. ``gguf`` unset means the offline default (Gemma 3 270M from PyPI)."""
+class OpenAISettings(BaseModel):
+    """An OpenAI-compatible server (vLLM with ``--enable-lora``, ``python -m llama_cpp.server``), where each
+    adapter is served under a model name of its own."""
 
-    backend: Literal["llamacpp"] = "llamacpp"
+    base_url: AnyHttpUrl | None = Field(default=None, description="e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(default="base", description="The server's model name for the base model.")
+    adapter_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="Adapter (DOMAIN@VERSION) → the server's model name; unset = the adapter's own name.",
+    )
+    api_key: SecretStr = Field(default=SecretStr("none"), description="Sent as a bearer token.")
+    timeout_s: float = Field(default=300.0, gt=0)
+
+
+class LLMSettings(BaseModel):
+    """The generator. ``gguf`` unset means the offline default (Gemma 3 270M from PyPI).
+
+    ``llamacpp`` runs the GGUF in-process with GGUF LoRA adapters hot-swapped per request; ``hf`` runs
+    transformers + peft on the training base (4-bit on CUDA); ``openai`` calls a server."""
+
+    backend: Literal["llamacpp", "hf", "openai"] = "llamacpp"
     gguf: Path | None = Field(default=None, description="Local GGUF file; unset = offline default.")
+    merged_domains: list[str] = Field(
+        default_factory=list,
+        description="llamacpp: domains served by their adapter's merged GGUF export instead of a hot-swapped LoRA.",
+    )
+    openai: OpenAISettings = OpenAISettings()
     n_ctx: int = Field(default=4096, ge=512, description="Context window in tokens.")
     n_threads: int | None = Field(default=None, ge=1, description="CPU threads; unset = all cores.")
     max_tokens: int = Field(default=256, ge=1, description="Most tokens generated per answer.")
@@ -88,6 +110,31 @@ class RoutingSettings(BaseModel):
     temperature: float = Field(
         default=0.05, gt=0.0, description="Softmax temperature turning domain scores into a confidence."
     )
+    min_confidence: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="Below it, search every domain the user may see, with no adapter."
+    )
+
+
+class GradingSettings(BaseModel):
+    """When the best passage is this far from the question, the documents are taken not to cover it."""
+
+    min_score: float = Field(
+        default=0.3, ge=-1.0, le=1.0, description="Cosine similarity of the best passage below which to refuse."
+    )
+
+
+class DomainSettings(BaseModel):
+    """Optional hints for routing; a domain routes from its documents alone without them."""
+
+    description: str = ""
+    examples: list[str] = Field(default_factory=list, description="Questions this domain answers.")
+
+
+class AccessSettings(BaseModel):
+    """Who may query which domains. No users configured = a single-user install that sees every domain."""
+
+    users: dict[str, list[str]] = Field(default_factory=dict, description="User → the domains they may query.")
+    default_user: str | None = Field(default=None, description="The user of requests that name none.")
 
 
 LoraTarget = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -136,6 +183,9 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     routing: RoutingSettings = RoutingSettings()
+    grading: GradingSettings = GradingSettings()
+    domains: dict[str, DomainSettings] = Field(default_factory=dict, description="Per-domain routing hints.")
+    access: AccessSettings = AccessSettings()
     training: TrainingSettings = TrainingSettings()
 
     @field_validator("home")
@@ -167,6 +217,10 @@ class Settings(BaseSettings):
     @property
     def adapters_dir(self) -> Path:
         return self.home / "adapters"
+
+    @property
+    def conversations_db(self) -> Path:
+        return self.home / "conversations.sqlite"
 
 
 def _config_file_path(init_settings: PydanticBaseSettingsSource) -> Path:

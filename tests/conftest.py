@@ -181,6 +181,23 @@ def register_random_adapter(
     return registry.register(built, make_card(domain, base.identity))
 
 
+@pytest.fixture(scope="session")
+def served_home(tmp_path_factory: pytest.TempPathFactory, sample_home: Path, hf_base: BaseCheckpoint) -> Path:
+    """The sample index with one exported adapter per sample domain, strong enough (B ~ N(0, 0.05)) to change
+    greedy answers. Tests may add adapters to it but must not change these two."""
+    from adapters.export import export_adapter
+
+    home = tmp_path_factory.mktemp("served") / "home"
+    home.mkdir()
+    for name in ("models", "index"):
+        (home / name).symlink_to(sample_home / name, target_is_directory=True)
+    settings = load_settings(home=home)
+    for seed, domain in enumerate(SAMPLE_DOMAINS, start=1):
+        adapter = register_random_adapter(home, hf_base, domain, std=0.05, seed=seed)
+        export_adapter(settings, adapter, check=False, on_notice=lambda _: None)
+    return home
+
+
 def make_card(domain: str, base: BaseModelIdentity, **fields: object) -> AdapterCard:
     values: dict[str, object] = {
         "domain": domain,

@@ -40,4 +40,12 @@ def create_backend(settings: Settings) -> Backend:
         from assistant.models import resolve_gguf
 
         return LlamaCppBackend(resolve_gguf(settings), settings.llm, settings.models_dir)
+    if settings.llm.backend == "hf":
+        from assistant.backends.hf import HFBackend
+
+        return HFBackend(settings)
+    if settings.llm.backend == "openai":
+        from assistant.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(settings.llm)
     raise AssertionError(f"unhandled backend {settings.llm.backend!r}")  # the config schema forbids it
