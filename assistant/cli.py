@@ -52,6 +52,19 @@ AdapterOption = Annotated[
         help="'auto' = the routed domain's active adapter, 'none' = the base model, or DOMAIN[@VERSION].",
     ),
 ]
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", "-u", help="Who asks: only their domains (access.users in config) are searched."),
+]
+ThreadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--thread",
+        "-t",
+        help="Conversation name: the question is the next turn of it, and follow-ups can lean on earlier turns.",
+        show_default=False,
+    ),
+]
 QuestionsOption = Annotated[
     Path | None,
     typer.Option(
@@ -68,6 +81,7 @@ class BatchQuestion(BaseModel):
     question: str
     domain: str = "auto"
     adapter: str | None = None
+    user: str | None = None
 
 
 @app.command()
@@ -76,23 +90,29 @@ def ask(
     domain: DomainOption = "auto",
     adapter: AdapterOption = "auto",
     source: SourceOption = None,
+    user: UserOption = None,
+    thread: ThreadOption = None,
     questions: QuestionsOption = None,
     json_output: JsonOption = False,
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Answer a question with citations to the passages it rests on."""
+    """Answer a question with citations to the passages it rests on, or say the documents don't cover it."""
     runtime = Runtime(settings_from(home, config))
     if questions is not None:
         _run_batch(
-            question, questions, lambda q: runtime.ask(q.question, q.domain, source, adapter=q.adapter or adapter)
+            question,
+            questions,
+            lambda q: runtime.ask(q.question, q.domain, source, adapter=q.adapter or adapter, user=q.user or user),
         )
         return
     text = _require_question(question)
     if json_output:
-        print_json(runtime.ask(text, domain, source, adapter=adapter))
+        print_json(runtime.ask(text, domain, source, adapter=adapter, user=user, thread=thread))
         return
-    result = runtime.ask(text, domain, source, on_token=_stream_to_stdout(), adapter=adapter)
+    result = runtime.ask(text, domain, source, on_token=_stream_to_stdout(), adapter=adapter, user=user, thread=thread)
+    if result.refused:
+        stdout.print(escape(result.answer), end="")
     stdout.print()
     _print_citations(result)
 
@@ -103,6 +123,7 @@ def retrieve(
     domain: DomainOption = "auto",
     k: Annotated[int | None, typer.Option("-k", min=1, max=50, help="Passages to return.")] = None,
     source: SourceOption = None,
+    user: UserOption = None,
     questions: QuestionsOption = None,
     json_output: JsonOption = False,
     home: HomeOption = None,
@@ -114,9 +135,9 @@ def retrieve(
         settings.retrieval.k = k
     runtime = Runtime(settings)
     if questions is not None:
-        _run_batch(question, questions, lambda q: runtime.retrieve(q.question, q.domain, source))
+        _run_batch(question, questions, lambda q: runtime.retrieve(q.question, q.domain, source, q.user or user))
         return
-    result = runtime.retrieve(_require_question(question), domain, source)
+    result = runtime.retrieve(_require_question(question), domain, source, user)
     if json_output:
         print_json(result)
         return
@@ -147,17 +168,27 @@ def _stream_to_stdout() -> Callable[[str], None]:
 
 
 def _print_route(route: Route) -> None:
-    stdout.print(
-        f"[bold]{escape(route.domain)}[/] · confidence {route.confidence:.2f} · {escape(route.reason)}",
-        style="dim",
-    )
+    domain = escape(route.domain or "all domains")
+    stdout.print(f"[bold]{domain}[/] · confidence {route.confidence:.2f} · {escape(route.reason)}", style="dim")
 
 
 def _print_citations(result: AnswerResult) -> None:
     _print_route(result.route)
     stdout.print(f"adapter {escape(result.adapter or 'none (base model)')}", style="dim")
-    heading = "Sources" if result.cited else "Sources (the answer cites none; these are the passages it was given)"
-    stdout.print(f"[bold]{heading}[/]")
+    grade = result.grade
+    if result.refused:
+        stdout.print(
+            f"not answered: the best passage scores {grade.best_score:.2f}, under grading.min_score "
+            f"{grade.threshold:.2f}; the closest passages were:",
+            style="yellow",
+        )
+    if result.dropped_citations:
+        stdout.print(f"removed {result.dropped_citations} citation(s) of passages that were not given", style="yellow")
+    if result.thread:
+        stdout.print(f"thread {escape(result.thread)} · follow up with --thread {escape(result.thread)}", style="dim")
+    if not result.refused:
+        heading = "Sources" if result.cited else "Sources (the answer cites none; these are the passages it was given)"
+        stdout.print(f"[bold]{heading}[/]")
     for citation in result.citations:
         stdout.print(_citation_line(citation))
 

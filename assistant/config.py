@@ -116,10 +116,11 @@ class RoutingSettings(BaseModel):
 
 
 class GradingSettings(BaseModel):
-    """When the best passage is this far from the question, the documents are taken not to cover it."""
+    """When the best passage is this far from the question, the documents are taken not to cover it.
+    The default answers 90 % of the sample sets' answerable questions (``bench/calibrate_grading.py``)."""
 
     min_score: float = Field(
-        default=0.3, ge=-1.0, le=1.0, description="Cosine similarity of the best passage below which to refuse."
+        default=0.32, ge=-1.0, le=1.0, description="Cosine similarity of the best passage below which to refuse."
     )
 
 

@@ -1,47 +1,84 @@
-"""The answering graph: route → retrieve → adapter → generate → cite.
+"""The answering graph: contextualize → route → retrieve → grade → adapter → generate → verify.
+
+    contextualize  the user's visible domains; a follow-up question rewritten with the previous turn
+    route          explicit domain/adapter, else the domain whose passages (and hints) match best;
+                   below ``routing.min_confidence``, every visible domain and no adapter
+    retrieve       hybrid retrieval within the routed domain(s)
+    grade          best passage below ``grading.min_score`` → refuse, without generating
+    adapter        the routed domain's active adapter (or the one asked for), loaded into the backend
+    generate       stream the answer from the prompt with the passages fenced as data
+    verify         drop ``[n]`` markers that name no passage given, then list the citations
 
 Nodes take what they need from a ``Components`` object and return only the
 keys they change. ``generate`` hands each token to the ``on_token`` callback in
 the run's ``configurable``, called in the node's own thread. LangGraph's own
 token streaming (``stream_mode="custom"``) runs the node in a second thread
 and cost a third of the token rate on a 2-core machine, so it is not used.
+
+With a checkpointer and a ``thread_id``, the state persists between runs:
+``turns`` accumulates the conversation, and every other key is reset or
+overwritten by the next turn.
 """
 
 from __future__ import annotations
 
 import operator
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Protocol, TypedDict
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from assistant.backends import Backend
 from assistant.config import Settings
 from assistant.errors import UserError
-from assistant.prompts import build_prompt, cited_numbers
-from assistant.results import Citation, Passage, Route
+from assistant.prompts import NOT_COVERED, build_prompt, cited_numbers, drop_citations
+from assistant.results import Citation, Grade, Passage, Route
 from assistant.retrieval import retrieve_passages
 from assistant.router import route_by_index
 from ingest.lexical import LexicalIndex
 from ingest.store import Index
 
 
+class Turn(TypedDict):
+    question: str
+    topic: str  # the last question of the conversation that stood alone: what follow-ups refer to
+    answer: str
+    domain: str | None
+
+
+def _merge_timings(old: dict[str, float], new: dict[str, float]) -> dict[str, float]:
+    """Nodes add their timings; an empty update (a new turn) starts afresh."""
+    return {**old, **new} if new else {}
+
+
 class AnswerState(TypedDict, total=False):
+    # the request
     question: str
     requested_domain: str  # "auto" or a domain name
     requested_adapter: str  # "auto" (the domain's active one), "none", DOMAIN or DOMAIN@VERSION
-    adapter: str | None  # the adapter applied, e.g. "policy@2"
     sources: list[str] | None  # only passages from these documents
-    generate: bool  # False: stop after retrieval
+    user: str | None  # whose domains may be searched; None = the configured default user
+    generate: bool  # False: stop after grading
+    # what the nodes find
+    visible_domains: list[str]
+    search_query: str  # the question, rewritten with the conversation when it is a follow-up
+    topic: str
     route: Route
     passages: list[Passage]
+    grade: Grade
+    adapter: str | None  # the adapter applied, e.g. "policy@2"
     answer: str
     citations: list[Citation]
     cited: bool
-    timings_ms: Annotated[dict[str, float], operator.or_]
+    dropped_citations: int
+    refused: bool
+    timings_ms: Annotated[dict[str, float], _merge_timings]
+    turns: Annotated[list[Turn], operator.add]
 
 
 class Node(Protocol):
@@ -62,25 +99,47 @@ class Components(Protocol):
     @property
     def backend(self) -> Backend: ...
 
-    def adapter_for(self, requested: str, domain: str) -> str | None:
-        """The adapter to apply for ``domain`` (loaded into the backend), or None for the base model."""
+    def visible_domains(self, user: str | None) -> list[str]:
+        """The indexed domains ``user`` may query."""
+        ...
+
+    def domain_hints(self, domain: str) -> Any:
+        """Unit vectors of the domain's description and example questions (rows), or None."""
+        ...
+
+    def adapter_domain(self, requested: str) -> str | None:
+        """The domain an explicitly requested adapter belongs to; None for "auto"/"none"."""
+        ...
+
+    def adapter_for(self, requested: str, domain: str | None, visible: Sequence[str]) -> str | None:
+        """The adapter to apply for ``domain`` (loaded into the backend), or None for the base model;
+        only adapters of ``visible`` domains."""
         ...
 
 
-def build_graph(components: Components) -> CompiledStateGraph[AnswerState, Any, AnswerState, AnswerState]:
+AnswerGraph = CompiledStateGraph[AnswerState, Any, AnswerState, AnswerState]
+
+
+def build_graph(components: Components, checkpointer: BaseCheckpointSaver[Any] | None = None) -> AnswerGraph:
     graph = StateGraph(AnswerState)
+    graph.add_node("contextualize", _timed("contextualize", lambda s, c: _contextualize(components, s)))
     graph.add_node("route", _timed("route", lambda s, c: _route(components, s)))
-    graph.add_node("adapter", _timed("adapter", lambda s, c: _choose_adapter(components, s)))
     graph.add_node("retrieve", _timed("retrieve", lambda s, c: _retrieve(components, s)))
+    graph.add_node("grade", lambda s: _grade(components, s))
+    graph.add_node("refuse", _refuse)
+    graph.add_node("adapter", _timed("adapter", lambda s, c: _choose_adapter(components, s)))
     graph.add_node("generate", _timed("generate", lambda s, c: _generate(components, s, c)))
-    graph.add_node("cite", _cite)
-    graph.add_edge(START, "route")
+    graph.add_node("verify", _verify)
+    graph.add_edge(START, "contextualize")
+    graph.add_edge("contextualize", "route")
     graph.add_edge("route", "retrieve")
-    graph.add_conditional_edges("retrieve", lambda s: "adapter" if s.get("generate", True) else END, ["adapter", END])
+    graph.add_edge("retrieve", "grade")
+    graph.add_conditional_edges("grade", _after_grading, ["adapter", "refuse", END])
+    graph.add_edge("refuse", END)
     graph.add_edge("adapter", "generate")
-    graph.add_edge("generate", "cite")
-    graph.add_edge("cite", END)
-    return graph.compile()
+    graph.add_edge("generate", "verify")
+    graph.add_edge("verify", END)
+    return graph.compile(checkpointer=checkpointer)
 
 
 def _timed(name: str, node: Callable[[AnswerState, RunnableConfig], AnswerState]) -> Node:
@@ -94,40 +153,104 @@ def _timed(name: str, node: Callable[[AnswerState, RunnableConfig], AnswerState]
     return run
 
 
+# Words that make a question lean on the previous turn ("how long does *that* take?").
+_REFERRING = frozenset(
+    ["it", "its", "this", "that", "these", "those", "they", "them", "their", "there", "he", "she", "him", "same"]
+)
+
+
+def is_follow_up(question: str) -> bool:
+    """A question that refers back, or is too short to stand alone ("what about guests?")."""
+    words = re.findall(r"[a-z']+", question.lower())
+    return len(words) <= 4 or any(word in _REFERRING for word in words)
+
+
+def _contextualize(components: Components, state: AnswerState) -> AnswerState:
+    """A new turn: reset what the last one found, fix the user's domains, rewrite a follow-up."""
+    question = state["question"].strip()
+    turns = state.get("turns", [])
+    query = topic = question
+    if turns and is_follow_up(question):
+        topic = turns[-1]["topic"]
+        query = f"{question} (following up on: {topic})"
+    return {
+        "visible_domains": components.visible_domains(state.get("user")),
+        "search_query": query,
+        "topic": topic,
+        "adapter": None,
+        "dropped_citations": 0,
+        "refused": False,
+        "timings_ms": {},
+    }
+
+
 def _route(components: Components, state: AnswerState) -> AnswerState:
-    index = components.index
-    domains = index.domains()
-    if not domains:
-        raise UserError("the index is empty: add documents first with `ingest PATH --domain NAME`")
+    visible = state["visible_domains"]
     requested = state.get("requested_domain", "auto")
+    if requested == "auto":
+        requested = components.adapter_domain(state.get("requested_adapter", "auto")) or "auto"
+        reason = f"the domain of the adapter asked for ({state.get('requested_adapter')})"
+    else:
+        reason = "chosen by the caller"
     if requested != "auto":
-        if requested not in domains:
-            raise UserError(f"unknown domain {requested!r}; known domains: {', '.join(domains)}")
-        return {"route": Route(domain=requested, confidence=1.0, reason="chosen by the caller")}
-    query = index.embedder.embed_query(state["question"])
-    return {"route": route_by_index(index, query, domains, components.settings.routing)}
+        if requested not in visible:
+            raise UserError(f"unknown domain {requested!r}; known domains: {', '.join(visible)}")
+        return {"route": Route(domain=requested, confidence=1.0, reason=reason)}
+    query = components.index.embedder.embed_query(state["search_query"])
+    hints = {domain: components.domain_hints(domain) for domain in visible}
+    return {"route": route_by_index(components.index, query, visible, components.settings.routing, hints)}
 
 
 def _retrieve(components: Components, state: AnswerState) -> AnswerState:
-    passages = retrieve_passages(
-        components.index,
-        components.lexical,
-        state["question"],
-        state["route"].domain,
-        components.settings.retrieval,
-        state.get("sources"),
-    )
-    return {"passages": passages}
+    """One domain's passages; with no confident route, the best of every visible domain's."""
+    route = state["route"]
+    domains: Sequence[str] = [route.domain] if route.domain else state["visible_domains"]
+    settings = components.settings.retrieval
+    found = [
+        passage
+        for domain in domains
+        for passage in retrieve_passages(
+            components.index, components.lexical, state["search_query"], domain, settings, state.get("sources")
+        )
+    ]
+    if len(domains) > 1:
+        found = sorted(found, key=lambda p: -p.score)[: settings.k]
+    return {"passages": found}
+
+
+def _grade(components: Components, state: AnswerState) -> AnswerState:
+    threshold = components.settings.grading.min_score
+    best = max((p.score for p in state["passages"]), default=-1.0)
+    return {"grade": Grade(covered=best >= threshold, best_score=round(best, 3), threshold=threshold)}
+
+
+def _after_grading(state: AnswerState) -> str:
+    if not state.get("generate", True):
+        return END
+    return "adapter" if state["grade"].covered else "refuse"
+
+
+def _refuse(state: AnswerState) -> AnswerState:
+    """The documents don't cover the question: say so rather than let the model invent an answer.
+    The passages found are still listed (uncited), so a user can see how close they came."""
+    return {
+        "answer": NOT_COVERED,
+        "citations": numbered(state["passages"]),
+        "cited": False,
+        "refused": True,
+        "turns": [_turn(state, NOT_COVERED)],
+    }
 
 
 def _choose_adapter(components: Components, state: AnswerState) -> AnswerState:
-    return {"adapter": components.adapter_for(state.get("requested_adapter", "auto"), state["route"].domain)}
+    requested = state.get("requested_adapter", "auto")
+    return {"adapter": components.adapter_for(requested, state["route"].domain, state["visible_domains"])}
 
 
 def _generate(components: Components, state: AnswerState, config: RunnableConfig) -> AnswerState:
     backend = components.backend  # loaded on first use, before the clock for the first token starts
     on_token = config.get("configurable", {}).get("on_token")
-    prompt = build_prompt(state["question"], state["passages"])
+    prompt = build_prompt(state["search_query"], state["passages"])
     started = time.perf_counter()
     first_token_ms: float | None = None
     pieces: list[str] = []
@@ -140,10 +263,24 @@ def _generate(components: Components, state: AnswerState, config: RunnableConfig
     return {"answer": "".join(pieces).strip(), "timings_ms": {"first_token": first_token_ms or 0.0}}
 
 
-def _cite(state: AnswerState) -> AnswerState:
-    """Citations are the passages the answer cites; failing that, every passage it was given."""
+def _verify(state: AnswerState) -> AnswerState:
+    """Keep only citations of passages that were given; cite them, or failing that every passage given."""
     passages = state["passages"]
-    numbers = [n for n in cited_numbers(state["answer"]) if 1 <= n <= len(passages)]
+    answer, dropped = drop_citations(state["answer"], lambda n: 1 <= n <= len(passages))
+    numbers = cited_numbers(answer)
     chosen = numbers or list(range(1, len(passages) + 1))
-    citations = [Citation(n=n, **passages[n - 1].model_dump()) for n in chosen]
-    return {"citations": citations, "cited": bool(numbers)}
+    return {
+        "answer": answer,
+        "dropped_citations": dropped,
+        "citations": [Citation(n=n, **passages[n - 1].model_dump()) for n in chosen],
+        "cited": bool(numbers),
+        "turns": [_turn(state, answer)],
+    }
+
+
+def numbered(passages: Sequence[Passage]) -> list[Citation]:
+    return [Citation(n=n, **p.model_dump()) for n, p in enumerate(passages, start=1)]
+
+
+def _turn(state: AnswerState, answer: str) -> Turn:
+    return {"question": state["question"], "topic": state["topic"], "answer": answer, "domain": state["route"].domain}

@@ -4,12 +4,15 @@ The base model has no chat template, so the format is ours. Passages are
 numbered and fenced inside ``<passages>`` as data; the answer follows
 ``Answer:`` and cites passages as ``[n]``. Training builds its examples with
 ``build_prompt`` too, so an adapter learns exactly the format it will be served.
+
+Passage text is data: it cannot close the fence or start a turn of its own,
+so a planted "ignore previous instructions" stays a quote inside the passages.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from assistant.results import Passage
 
@@ -19,14 +22,25 @@ INSTRUCTIONS = (
     "If the passages do not contain the answer, say that the documents do not cover it."
 )
 
+# What the graph answers, without generating, when no passage is close enough to the question.
+NOT_COVERED = "The documents do not cover this question."
+
 # Generation stops where the model starts a new example instead of ending its answer.
 STOP_SEQUENCES = ["\nQuestion:", "\nAnswer:", "<passages>", "</passages>", "<end_of_turn>", "\n\n\n"]
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+_FENCE = re.compile(r"</?passages>|<(?:start|end)_of_turn>", re.IGNORECASE)
+_TURN_START = re.compile(r"^[ \t]*(Question|Answer):", re.IGNORECASE | re.MULTILINE)
+
+
+def as_data(text: str) -> str:
+    """Passage text that cannot end the passages block or open a question/answer turn of its own."""
+    text = _FENCE.sub(lambda m: m.group(0).strip("<>").replace("/", "end "), text)
+    return _TURN_START.sub(lambda m: f"  ({m.group(1)})", text).strip()
 
 
 def format_passage(n: int, passage: Passage) -> str:
-    return f"[{n}] ({passage.source})\n{passage.text.strip()}"
+    return f"[{n}] ({passage.source})\n{as_data(passage.text)}"
 
 
 def build_prompt(question: str, passages: Sequence[Passage]) -> str:
@@ -41,3 +55,18 @@ def cited_numbers(answer: str) -> list[int]:
     for match in _CITATION.finditer(answer):
         seen.setdefault(int(match.group(1)), None)
     return list(seen)
+
+
+def drop_citations(answer: str, keep: Callable[[int], bool]) -> tuple[str, int]:
+    """The answer without the ``[n]`` markers ``keep`` rejects, and how many were removed."""
+    dropped = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal dropped
+        if keep(int(match.group(1))):
+            return match.group(0)
+        dropped += 1
+        return ""
+
+    cleaned = _CITATION.sub(replace, answer)
+    return (re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip(), dropped)

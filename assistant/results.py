@@ -23,15 +23,22 @@ class Citation(Passage):
 
 
 class Route(BaseModel):
-    domain: str
+    domain: str | None = Field(description="None: no domain was clear, so every visible domain was searched.")
     confidence: float
     reason: str
 
 
+class Grade(BaseModel):
+    covered: bool = Field(description="False: no passage is close enough to the question to answer from.")
+    best_score: float
+    threshold: float
+
+
 class RetrieveResult(BaseModel):
     question: str
-    domain: str
+    domain: str | None
     route: Route
+    grade: Grade
     citations: list[Citation]
     timings_ms: dict[str, float]
 
@@ -40,3 +47,6 @@ class AnswerResult(RetrieveResult):
     adapter: str | None
     answer: str
     cited: bool = Field(description="False when the answer cited nothing and citations are the passages given.")
+    refused: bool = Field(description="True when the documents did not cover the question, so nothing was generated.")
+    dropped_citations: int = Field(description="[n] markers removed from the answer: they named no passage given.")
+    thread: str | None = Field(default=None, description="The conversation this turn belongs to.")

@@ -2,25 +2,29 @@
 
 Everything is loaded on first use and kept: the embedding model, the index,
 the generator. ``assistant retrieve`` therefore never loads the LLM, and a
-batch of questions loads each model once.
+batch of questions loads each model once. A runtime may serve several threads
+at once (the UI does): loading happens once under a lock, and the backend
+serialises generation itself.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
-from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from langgraph.graph.state import CompiledStateGraph
+import numpy as np
+from langchain_core.runnables import RunnableConfig
 
-from adapters.registry import Registry
+from adapters.registry import Registry, parse_spec
 from assistant.backends import Backend, create_backend
 from assistant.config import Settings
 from assistant.errors import UserError
-from assistant.graph import AnswerState, build_graph
-from assistant.results import AnswerResult, Citation, Passage, RetrieveResult
+from assistant.graph import AnswerGraph, AnswerState, Turn, build_graph, numbered
+from assistant.results import AnswerResult, Citation, Grade, Passage, RetrieveResult, Route
 from assistant.retrieval import retrieve_passages
 from ingest.embedder import Embedder
 from ingest.lexical import LexicalIndex
@@ -29,53 +33,114 @@ from ingest.pipeline import IngestSummary, ProgressCallback, ingest_paths
 from ingest.store import Index
 
 TokenCallback = Callable[[str], None]
+T = TypeVar("T")
+
+
+class _loaded_once(Generic[T]):  # a decorator, named like cached_property
+    """Like ``cached_property``, but two threads never load the same thing twice: the runtime's lock guards
+    the first load, after which the value sits in the instance's ``__dict__`` and is read without it."""
+
+    def __init__(self, load: Callable[[Runtime], T]) -> None:
+        self.load = load
+        self.name = load.__name__
+
+    def __get__(self, runtime: Runtime, owner: type[Runtime] | None = None) -> T:
+        with runtime._loading:
+            if self.name not in runtime.__dict__:
+                runtime.__dict__[self.name] = self.load(runtime)
+        return runtime.__dict__[self.name]
 
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._loading = threading.RLock()  # reentrant: loading the index loads the embedder
+        self._hint_vectors: dict[str, np.ndarray] = {}
 
-    @cached_property
+    @_loaded_once
     def embedder(self) -> Embedder:
         return Embedder.from_settings(self.settings)
 
-    @cached_property
+    @_loaded_once
     def index(self) -> Index:
         url = self.settings.index.chroma_url
         return Index(self.settings.index_dir / "chroma", self.embedder, str(url) if url else None)
 
-    @cached_property
+    @_loaded_once
     def lexical(self) -> LexicalIndex:
         return LexicalIndex(self.settings.index_dir / "bm25")
 
-    @cached_property
+    @_loaded_once
     def manifest(self) -> Manifest:
         return Manifest(self.settings.index_dir / "manifest.sqlite")
 
-    @cached_property
+    @_loaded_once
     def backend(self) -> Backend:
         return create_backend(self.settings)
 
-    @cached_property
+    @_loaded_once
     def registry(self) -> Registry:
         return Registry(self.settings.adapters_dir)
 
-    def adapter_for(self, requested: str, domain: str) -> str | None:
+    def visible_domains(self, user: str | None) -> list[str]:
+        """The indexed domains ``user`` may query; every one when no users are configured."""
+        indexed = self.index.domains()
+        if not indexed:
+            raise UserError("the index is empty: add documents first with `ingest PATH --domain NAME`")
+        access = self.settings.access
+        if not access.users:
+            return indexed
+        user = user or access.default_user
+        if user is None:
+            raise UserError("access control is configured: say which user asks (--user NAME)")
+        if user not in access.users:
+            raise UserError(f"unknown user {user!r}: access.users in the config lists who may ask")
+        return [domain for domain in indexed if domain in access.users[user]]
+
+    def domain_hints(self, domain: str) -> np.ndarray | None:
+        """The domain's description and example questions from config, embedded once."""
+        hints = self.settings.domains.get(domain)
+        texts = [t for t in ([hints.description, *hints.examples] if hints else []) if t.strip()]
+        if not texts:
+            return None
+        with self._loading:
+            if domain not in self._hint_vectors:
+                self._hint_vectors[domain] = np.asarray(self.embedder.embed(texts))
+            return self._hint_vectors[domain]
+
+    def adapter_domain(self, requested: str) -> str | None:
+        return None if requested in ("auto", "none") else parse_spec(requested)[0]
+
+    def adapter_for(self, requested: str, domain: str | None, visible: Sequence[str]) -> str | None:
         """``auto``: the domain's active adapter if it has one; ``none``: the base; else the one named."""
-        if requested == "none":
+        if requested == "none" or (requested == "auto" and domain is None):
             return None
         if requested == "auto":
-            adapter = self.registry.active(domain)
+            adapter = self.registry.active(domain)  # type: ignore[arg-type]
             if adapter is None:
                 return None
         else:
             adapter = self.registry.get(requested)
+            if adapter.card.domain not in visible:
+                raise UserError(f"unknown domain {adapter.card.domain!r}; known domains: {', '.join(visible)}")
         self.backend.load_adapter(adapter)
         return adapter.name
 
-    @cached_property
-    def graph(self) -> CompiledStateGraph[AnswerState, Any, AnswerState, AnswerState]:
+    @_loaded_once
+    def graph(self) -> AnswerGraph:
         return build_graph(self)
+
+    @_loaded_once
+    def conversations(self) -> AnswerGraph:
+        """The graph with its state checkpointed per thread in the data home: conversations persist."""
+        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.settings.conversations_db, check_same_thread=False)
+        # Only our own result shapes may be revived from the file, besides LangGraph's safe types.
+        allowed = [("assistant.results", model.__name__) for model in (Citation, Grade, Passage, Route)]
+        return build_graph(self, SqliteSaver(connection, serde=JsonPlusSerializer(allowed_msgpack_modules=allowed)))
 
     def ingest(
         self, paths: Sequence[Path], domain: str, *, prune: bool = False, on_progress: ProgressCallback | None = None
@@ -91,11 +156,18 @@ class Runtime:
             on_progress=on_progress,
         )
 
-    def retrieve(self, question: str, domain: str = "auto", sources: list[str] | None = None) -> RetrieveResult:
-        inputs: AnswerState = {"question": question, "requested_domain": domain, "sources": sources, "generate": False}
+    def retrieve(
+        self, question: str, domain: str = "auto", sources: list[str] | None = None, user: str | None = None
+    ) -> RetrieveResult:
+        inputs: AnswerState = {
+            "question": question,
+            "requested_domain": domain,
+            "sources": sources,
+            "user": user,
+            "generate": False,
+        }
         state = self._run(inputs)
-        citations = [Citation(n=n, **p.model_dump()) for n, p in enumerate(state["passages"], start=1)]
-        return RetrieveResult(citations=citations, **_route_fields(question, state))
+        return RetrieveResult(citations=numbered(state["passages"]), **_route_fields(question, state))
 
     def retriever(self, domain: str) -> Callable[[str, int, list[str] | None], list[Passage]]:
         """Retrieval exactly as served (hybrid, MMR, reranker as configured) with a caller-chosen count:
@@ -116,25 +188,41 @@ class Runtime:
         sources: list[str] | None = None,
         on_token: TokenCallback | None = None,
         adapter: str = "auto",
+        user: str | None = None,
+        thread: str | None = None,
     ) -> AnswerResult:
+        """Answer one question; with ``thread``, as the next turn of that conversation (kept in the data home)."""
         inputs: AnswerState = {
             "question": question,
             "requested_domain": domain,
             "requested_adapter": adapter,
             "sources": sources,
+            "user": user,
         }
-        state = self._run(inputs, on_token)
+        state = self._run(inputs, on_token, thread)
         return AnswerResult(
             adapter=state["adapter"],
             answer=state["answer"],
             citations=state["citations"],
             cited=state["cited"],
+            refused=state["refused"],
+            dropped_citations=state["dropped_citations"],
+            thread=thread,
             **_route_fields(question, state),
         )
 
-    def _run(self, inputs: AnswerState, on_token: TokenCallback | None = None) -> AnswerState:
+    def history(self, thread: str) -> list[Turn]:
+        """The turns of a conversation so far, oldest first."""
+        state = self.conversations.get_state({"configurable": {"thread_id": thread}})
+        return list(state.values.get("turns", []))
+
+    def _run(
+        self, inputs: AnswerState, on_token: TokenCallback | None = None, thread: str | None = None
+    ) -> AnswerState:
         started = time.perf_counter()
-        final: AnswerState = self.graph.invoke(inputs, config={"configurable": {"on_token": on_token}})  # type: ignore[assignment]
+        graph = self.graph if thread is None else self.conversations
+        config: RunnableConfig = {"configurable": {"on_token": on_token, "thread_id": thread}}
+        final: AnswerState = graph.invoke(inputs, config=config)  # type: ignore[assignment]
         total_ms = round((time.perf_counter() - started) * 1000, 1)
         final["timings_ms"] = {**final["timings_ms"], "total": total_ms}
         return final
@@ -143,4 +231,10 @@ class Runtime:
 def _route_fields(question: str, state: AnswerState) -> dict[str, Any]:
     """What every result says about how the question was handled."""
     route = state["route"]
-    return {"question": question, "domain": route.domain, "route": route, "timings_ms": state["timings_ms"]}
+    return {
+        "question": question,
+        "domain": route.domain,
+        "route": route,
+        "grade": state["grade"],
+        "timings_ms": state["timings_ms"],
+    }
