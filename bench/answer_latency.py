@@ -1,13 +1,15 @@
 """Answer latency on the offline defaults: the whole graph against raw llama-cpp-python, in one run.
 
-    .venv/bin/python bench/answer_latency.py [--repeats 3] [--home DIR]
+    .venv/bin/python bench/answer_latency.py [--questions 50] [--repeats 1] [--home DIR]
 
 Loads everything once and reports, as JSON: load times (imports, embedder,
-index, GGUF), then for each sample question with 5 passages the time to first
-token and total answer time through ``Runtime.ask``, and the same prompt through
-a separate raw ``llama_cpp.Llama`` with the same settings. Both instances see
-the questions in the same order, so llama.cpp's prompt-prefix cache helps both
-alike. Ratios (graph / raw) are the figures to compare across machines.
+index, GGUF), then for each question (the sample eval questions, then the
+sample training sets' questions, both domains in turn) with 5 passages the time
+to first token and total answer time through ``Runtime.ask`` (base model), and
+the same prompt through a separate raw ``llama_cpp.Llama`` with the same
+settings. Both start each request from an empty KV cache, as the backend does
+so that an answer never depends on the request before it. Ratios (graph / raw)
+are the figures to compare across machines.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3, help="Passes over the sample questions.")
+    parser.add_argument("--questions", type=int, default=50, help="How many sample questions.")
+    parser.add_argument("--repeats", type=int, default=1, help="Passes over the questions.")
     parser.add_argument("--home", type=Path, help="Data home; default: a temporary one.")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-home-"))
@@ -59,15 +62,16 @@ def main() -> None:
         seed=settings.llm.seed,
         verbose=False,
     )
-    questions = [json.loads(line)["question"] for line in (REPO / "samples/questions.jsonl").read_text().splitlines()]
+    questions = _sample_questions(args.questions)
     graph_runs, raw_runs = [], []
     for _ in range(args.repeats):
         for question in questions:
-            graph_runs.append(_measure(lambda emit, q=question: runtime.ask(q, on_token=emit)))
+            graph_runs.append(_measure(lambda emit, q=question: runtime.ask(q, on_token=emit, adapter="none")))
             passages = runtime.retrieve(question).citations
             prompt = build_prompt(question, passages)
 
             def run_raw(emit: object, prompt: str = prompt) -> None:
+                raw.reset()
                 for part in raw.create_completion(
                     prompt,
                     max_tokens=settings.llm.max_tokens,
@@ -91,6 +95,19 @@ def main() -> None:
         for key in ("first_token_ms_p50", "total_ms_p50", "tokens_per_s_p50")
     }
     print(json.dumps(report, indent=2))
+
+
+def _sample_questions(count: int) -> list[str]:
+    """The eval questions first, then answerable training questions alternating domains, without repeats."""
+    lines = (REPO / "samples/questions.jsonl").read_text().splitlines()
+    questions = [json.loads(line)["question"] for line in lines]
+    sets = [
+        [e["question"] for e in map(json.loads, path.read_text().splitlines()) if e.get("sources")]
+        for path in sorted((REPO / "samples/training").glob("*.jsonl"))
+    ]
+    for pair in zip(*sets, strict=False):
+        questions += [q for q in pair if q not in questions]
+    return questions[:count]
 
 
 def _timed(load: object) -> float:

@@ -5,6 +5,9 @@ adapters go through llama.cpp's own API instead: each GGUF adapter is loaded
 once (a few ms) and applied to the context per request (microseconds). The KV
 cache is reset on a switch, since the cached prompt prefix was computed with
 other weights.
+
+Domains listed in ``llm.merged_domains`` are served instead by their adapter's
+merged GGUF export, a model of its own (more memory, no LoRA arithmetic per token).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters.gguf_files import verify_adapter_file
+from adapters.gguf_files import verify_adapter_file, verify_base
 from adapters.registry import AdapterVersion
 from assistant.config import LLMSettings
 from assistant.errors import UserError
@@ -56,32 +59,40 @@ class LlamaCppBackend:
 
     def __init__(self, gguf: Path, settings: LLMSettings, hash_cache: Path) -> None:
         """``hash_cache``: where file hashes are cached, for checking an adapter's base against ``gguf``."""
-        try:
-            from llama_cpp import Llama
-        except ImportError as err:  # pragma: no cover - a broken install, not a code path
-            raise UserError(f"llama-cpp-python is not installed: {err}") from None
         self.settings = settings
         self.gguf = gguf
         self.hash_cache = hash_cache
         _route_llama_logs_to_logging()
+        self._llm = self._load_model(gguf)
+        # One llama.cpp context is shared state: requests must run one at a time (one lock for all models,
+        # since they share the CPU cores anyway).
+        self._lock = threading.Lock()
+        self._adapters: dict[str, Any] = {}  # name -> llama_adapter_lora pointer
+        self._merged: dict[str, Any] = {}  # name -> Llama on the adapter's merged GGUF
+        self._applied: str | None = None
+
+    def _load_model(self, gguf: Path) -> Any:
         try:
-            self._llm = Llama(
+            from llama_cpp import Llama
+        except ImportError as err:  # pragma: no cover - a broken install, not a code path
+            raise UserError(f"llama-cpp-python is not installed: {err}") from None
+        try:
+            return Llama(
                 model_path=str(gguf),
-                n_ctx=settings.n_ctx,
-                n_threads=settings.n_threads or os.cpu_count() or 1,
-                seed=settings.seed,
+                n_ctx=self.settings.n_ctx,
+                n_threads=self.settings.n_threads or os.cpu_count() or 1,
+                seed=self.settings.seed,
                 verbose=False,
             )
         except ValueError as err:
             raise UserError(f"cannot load GGUF model {gguf}: {err}") from None
-        # One llama.cpp context is shared state: requests must run one at a time.
-        self._lock = threading.Lock()
-        self._adapters: dict[str, Any] = {}  # name -> llama_adapter_lora pointer
-        self._applied: str | None = None
 
     def load_adapter(self, adapter: AdapterVersion) -> None:
         """Load the adapter's GGUF export, once its file proves it was trained on the served GGUF."""
-        if adapter.name in self._adapters:
+        if adapter.name in self._adapters or adapter.name in self._merged:
+            return
+        if adapter.card.domain in self.settings.merged_domains:
+            self._load_merged(adapter)
             return
         lora = adapter.card.exports.get("lora")
         if lora is None or not Path(lora["path"]).is_file():
@@ -90,6 +101,18 @@ class LlamaCppBackend:
             )
         verify_adapter_file(Path(lora["path"]), self.gguf, self.hash_cache)
         self.load_adapter_file(adapter.name, Path(lora["path"]))
+
+    def _load_merged(self, adapter: AdapterVersion) -> None:
+        merged = [e for name, e in sorted(adapter.card.exports.items()) if name.startswith("merged_")]
+        if not merged or not Path(merged[-1]["path"]).is_file():
+            raise UserError(
+                f"{adapter.card.domain} is in llm.merged_domains, but {adapter.name} has no merged GGUF: "
+                f"run `assistant adapters export {adapter.name} --merged`"
+            )
+        verify_base(adapter, self.gguf, self.hash_cache)
+        model = self._load_model(Path(merged[-1]["path"]))  # q8_0 sorts after f16: the smaller one wins
+        with self._lock:
+            self._merged.setdefault(adapter.name, model)
 
     def load_adapter_file(self, name: str, path: Path) -> None:
         """Load a GGUF LoRA adapter once, unchecked; requests then choose it by name."""
@@ -137,15 +160,22 @@ class LlamaCppBackend:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
 
     def stream(self, prompt: str, adapter: str | None = None) -> Iterator[str]:
-        prompt_tokens = self.count_tokens(prompt)
-        if prompt_tokens + self.settings.max_tokens > self.settings.n_ctx:
-            raise UserError(
-                f"the prompt has {prompt_tokens} tokens and {self.settings.max_tokens} more may be generated, "
-                f"but the context window is {self.settings.n_ctx}: lower retrieval.k or raise llm.n_ctx"
-            )
         with self._lock:
-            self._apply(adapter)
-            for part in self._llm.create_completion(
+            prompt_tokens = self.count_tokens(prompt)
+            if prompt_tokens + self.settings.max_tokens > self.settings.n_ctx:
+                raise UserError(
+                    f"the prompt has {prompt_tokens} tokens and {self.settings.max_tokens} more may be generated, "
+                    f"but the context window is {self.settings.n_ctx}: lower retrieval.k or raise llm.n_ctx"
+                )
+            llm = self._merged.get(adapter) if adapter else None
+            if llm is None:
+                self._apply(adapter)
+                llm = self._llm
+            # No reuse of the previous request's KV cache: evaluating a shared prefix separately rounds
+            # differently and flipped near-tied greedy tokens (1 request in 204), so an answer would
+            # depend on which request came before it.
+            llm.reset()
+            for part in llm.create_completion(
                 prompt,
                 max_tokens=self.settings.max_tokens,
                 temperature=self.settings.temperature,
@@ -153,4 +183,4 @@ class LlamaCppBackend:
                 stop=STOP_SEQUENCES,
                 stream=True,
             ):
-                yield part["choices"][0]["text"]  # type: ignore[index]
+                yield part["choices"][0]["text"]
