@@ -45,7 +45,9 @@ def test_concurrent_requests_each_run_with_their_own_adapter(served_home: Path) 
 
 def test_a_user_never_gets_an_adapter_of_a_domain_they_may_not_see(served_home: Path) -> None:
     access = {"users": {"alice": ["support"]}, "default_user": "alice"}
-    runtime = Runtime(load_settings(home=served_home, access=access, llm={"max_tokens": 8}))
+    # Grading off: the support passages don't cover a gift question, and a refusal would apply no adapter at all.
+    settings = load_settings(home=served_home, access=access, llm={"max_tokens": 8}, grading={"min_score": -1.0})
+    runtime = Runtime(settings)
     result = runtime.ask("Can I accept a gift card from a supplier?")  # ranks policy first for everyone else
     assert result.domain == "support" and result.adapter == "support@1"
     assert {c.domain for c in result.citations} == {"support"}
