@@ -8,8 +8,9 @@ DIR must hold the sample corpus and at least two domains with exported adapters
 - switch cost: applying another adapter to the loaded model in-process (the
   backend's hot-swap, KV reset included) against loading the model again with
   llama-cpp-python's ``lora_path``, which is how its high-level API changes adapters;
-- throughput with an adapter: tokens/s of the same prompts with each adapter,
-  as a ratio to the base model;
+- throughput with an adapter: decoding tokens/s, prompt time and end-to-end
+  tokens/s of the same prompts with each adapter, as ratios to the base model
+  (each ratio > 1 is faster; a LoRA adds work to both prompt and decoding);
 - alternating adapters: requests cycling base and adapters, as a ratio to all
   requests on one adapter.
 
@@ -62,17 +63,30 @@ def main() -> None:
     end_of_generation = {llm.token_eos(), *llm.tokenize(b"<end_of_turn>", add_bos=False, special=True)}
     never_stop = {token: -100.0 for token in end_of_generation}
 
-    def generate(prompt: str, adapter: str | None) -> int:
-        with backend._lock:  # the backend's own request path (apply the adapter, reset), without stops
+    def generate(prompt: str, adapter: str | None) -> tuple[float, float, int]:
+        """Prompt seconds, decoding seconds and tokens of one request on the backend's own request path
+        (apply the adapter, reset the KV cache), without stop sequences."""
+        with backend._lock:
             backend._apply(adapter)
             llm.reset()
-            out = llm.create_completion(prompt, max_tokens=args.max_tokens, temperature=0.0, logit_bias=never_stop)
-        return int(out["usage"]["completion_tokens"])  # type: ignore[index]
+            started = time.perf_counter()
+            stream = llm.create_completion(
+                prompt, max_tokens=args.max_tokens, temperature=0.0, logit_bias=never_stop, stream=True
+            )
+            first = next(iter(stream))
+            prompt_s = time.perf_counter() - started
+            tokens = 1 + sum(1 for _ in stream)
+        assert first is not None
+        return prompt_s, time.perf_counter() - started - prompt_s, tokens
 
-    def throughput(plan: list[str | None]) -> float:
-        started = time.perf_counter()
-        tokens = sum(generate(prompt, adapter) for prompt, adapter in zip(requests, plan, strict=True))
-        return tokens / (time.perf_counter() - started)
+    def throughput(plan: list[str | None]) -> dict[str, float]:
+        runs = [generate(prompt, adapter) for prompt, adapter in zip(requests, plan, strict=True)]
+        prompt_s, decode_s, tokens = (sum(column) for column in zip(*runs, strict=True))
+        return {
+            "decode_tokens_per_s": (tokens - len(runs)) / decode_s,
+            "prompt_ms_mean": 1000 * prompt_s / len(runs),
+            "end_to_end_tokens_per_s": tokens / (prompt_s + decode_s),
+        }
 
     generate(prompts[0], None)  # warm-up
     base = throughput([None] * len(requests))
@@ -99,13 +113,21 @@ def main() -> None:
             "reload_with_lora_path_p50": round(statistics.median(reloads), 1),
             "ratio_reload_to_hot_swap": round(statistics.median(reloads) / statistics.median(swaps)),
         },
-        "tokens_per_s": {"base": round(base, 2), **{k: round(v, 2) for k, v in per_adapter.items()}},
-        "ratio_adapter_to_base": {k: round(v / base, 3) for k, v in per_adapter.items()},
-        "alternating_tokens_per_s": round(alternating, 2),
-        "ratio_alternating_to_one_adapter": round(alternating / single, 3),
+        "throughput": {k: _rounded(v) for k, v in {"base": base, **per_adapter, "alternating": alternating}.items()},
+        "ratio_adapter_to_base": {k: _ratios(v, base) for k, v in per_adapter.items()},
+        "ratio_alternating_to_one_adapter": _ratios(alternating, single),
         "settings": {"requests_per_arm": len(requests), "max_tokens": args.max_tokens, "k": settings.retrieval.k},
     }
     print(json.dumps(report, indent=2))
+
+
+def _rounded(figures: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 2) for k, v in figures.items()}
+
+
+def _ratios(figures: dict[str, float], baseline: dict[str, float]) -> dict[str, float]:
+    """Higher is better for every ratio: throughputs divide, prompt times divide the other way."""
+    return {k: round(baseline[k] / v if k.endswith("_ms_mean") else v / baseline[k], 3) for k, v in figures.items()}
 
 
 def _reload(gguf: Path, lora_path: str, n_ctx: int) -> None:
