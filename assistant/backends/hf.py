@@ -1,0 +1,159 @@
+"""transformers + PEFT in-process on the training base, with LoRA adapters switched per request.
+
+This serves adapters exactly as training computed them (no GGUF export), at
+the cost of a slower CPU path than llama.cpp; on CUDA the base is loaded
+4-bit NF4 as QLoRA trained it. All adapters share one base model: each is
+loaded once under its own PEFT name and activated for the request that asks
+for it, or disabled for a request on the base.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from adapters.base_model import load_causal_lm, resolve_base_model
+from adapters.registry import AdapterVersion
+from adapters.train import TrainingPlan, training_plan
+from assistant.config import Settings
+from assistant.errors import UserError
+from assistant.prompts import STOP_SEQUENCES
+
+
+def load_options(plan: TrainingPlan) -> dict[str, Any]:
+    """``from_pretrained`` options for the base on this hardware: the 4-bit NF4 base QLoRA trained on, or fp32."""
+    import torch
+
+    if plan.device == "cuda":
+        return {"dtype": torch.bfloat16, "quantization_config": plan.quantization, "device_map": {"": 0}}
+    return {"dtype": torch.float32}
+
+
+def until_stop(pieces: Iterable[str], stops: list[str]) -> Iterator[str]:
+    """The text of ``pieces`` up to the first stop sequence, never yielding any part of one.
+
+    A stop sequence may arrive split over pieces, so text that could begin one is held back until it can't.
+    """
+    held = ""
+    for piece in pieces:
+        held += piece
+        found = [i for i in (held.find(stop) for stop in stops) if i >= 0]
+        if found:
+            if min(found) > 0:
+                yield held[: min(found)]
+            return
+        keep = max((n for stop in stops for n in range(len(stop) - 1, 0, -1) if held.endswith(stop[:n])), default=0)
+        if len(held) > keep:
+            yield held[: len(held) - keep]
+            held = held[len(held) - keep :]
+    if held:
+        yield held
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, settings: Settings) -> None:
+        try:
+            import torch
+            from transformers import AutoTokenizer
+        except ImportError as err:  # pragma: no cover - a broken install, not a code path
+            raise UserError(
+                f"the hf backend needs the train extra (pip install 'domain-assistant[train]'): {err}"
+            ) from None
+        self.settings = settings.llm
+        self.base = resolve_base_model(settings)
+        self._tokenizer = AutoTokenizer.from_pretrained(self.base.path)
+        self._model: Any = load_causal_lm(self.base.path, **load_options(training_plan(torch.cuda.is_available())))
+        self._model.eval()
+        # One model, one active adapter: requests (and adapter loads) must run one at a time.
+        self._lock = threading.Lock()
+        # Adapter name -> its PEFT name: PEFT names become module keys, which can't hold the "." a domain may.
+        self._peft_names: dict[str, str] = {}
+        stop_tokens = [self._tokenizer.convert_tokens_to_ids("<end_of_turn>"), self._tokenizer.eos_token_id]
+        self._eos_ids = [t for t in stop_tokens if t is not None and t != self._tokenizer.unk_token_id]
+
+    def load_adapter(self, adapter: AdapterVersion) -> None:
+        """Load the PEFT adapter folder onto the shared base, once its card proves it was trained on it."""
+        from peft import PeftModel
+
+        with self._lock:
+            if adapter.name in self._peft_names:
+                return
+            trained_on, served = adapter.card.base, self.base.identity
+            if trained_on.weights_sha256 != served.weights_sha256:
+                raise UserError(
+                    f"adapter {adapter.name} was trained on {trained_on.name} (weights sha256 "
+                    f"{trained_on.weights_sha256[:12]}…), but the hf backend serves {served.name} (sha256 "
+                    f"{served.weights_sha256[:12]}…): serve the base it was trained on, or train it again on this one"
+                )
+            peft_name = f"adapter{len(self._peft_names)}"
+            if self._peft_names:
+                self._model.load_adapter(adapter.path, adapter_name=peft_name)
+            else:
+                self._model = PeftModel.from_pretrained(self._model, adapter.path, adapter_name=peft_name).eval()
+            self._peft_names[adapter.name] = peft_name
+
+    def stream(self, prompt: str, adapter: str | None = None) -> Iterator[str]:
+        with self._lock:
+            if adapter is not None and adapter not in self._peft_names:
+                raise UserError(f"adapter {adapter} is not loaded")
+            with contextlib.closing(self._generate(prompt, adapter)) as pieces:
+                yield from until_stop(pieces, STOP_SEQUENCES)
+
+    def _with_adapter(self, adapter: str | None) -> AbstractContextManager[Any]:
+        """Activate ``adapter``, or the plain base (None) for the duration of the context."""
+        if adapter is not None:
+            self._model.set_adapter(self._peft_names[adapter], inference_mode=True)
+            return contextlib.nullcontext()
+        return self._model.disable_adapter() if self._peft_names else contextlib.nullcontext()
+
+    def _generate(self, prompt: str, adapter: str | None) -> Generator[str, None, None]:
+        """Decoded text as ``generate`` produces it in a worker thread; closing this stops the worker.
+
+        The prompt gets BOS, as in training. The caller holds the lock.
+        """
+        import torch
+        from transformers import GenerationConfig, StoppingCriteria, TextIteratorStreamer
+
+        class StopWhenClosed(StoppingCriteria):
+            def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **_: Any) -> torch.BoolTensor:
+                return torch.full((input_ids.shape[0],), closed.is_set(), device=input_ids.device)  # type: ignore[return-value]
+
+        sample = self.settings.temperature > 0
+        config = GenerationConfig(
+            max_new_tokens=self.settings.max_tokens,
+            do_sample=sample,
+            temperature=self.settings.temperature if sample else None,
+            eos_token_id=self._eos_ids,
+            pad_token_id=self._tokenizer.pad_token_id,
+        )
+        inputs = self._tokenizer(prompt, return_tensors="pt").to(self._model.device)
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        closed = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self._with_adapter(adapter):
+                    if sample:
+                        torch.manual_seed(self.settings.seed)  # each request samples as a fresh run would
+                    self._model.generate(
+                        **inputs, generation_config=config, streamer=streamer, stopping_criteria=[StopWhenClosed()]
+                    )
+            except BaseException as err:
+                failure.append(err)
+                streamer.end()  # unblocks the reader below
+
+        worker = threading.Thread(target=run, name="hf-generate", daemon=True)
+        worker.start()
+        try:
+            yield from streamer
+        finally:
+            closed.set()
+            worker.join()
+        if failure:
+            raise failure[0]

@@ -1,0 +1,145 @@
+"""The openai backend against a real OpenAI-compatible server: llama-cpp-python's, on 127.0.0.1, serving the
+base GGUF as "base" and the support@1 LoRA export as "support@1". Its answers must be the in-process
+llama.cpp backend's, token for token: same weights, same greedy decoding."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.registry import Registry
+from assistant.backends import create_backend
+from assistant.config import Settings, load_settings
+from assistant.errors import UserError
+from assistant.models import resolve_gguf
+from assistant.runtime import Runtime
+
+from .conftest import sample_questions
+
+STARTUP_TIMEOUT_S = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited with status {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.25)
+    pytest.fail(f"llama_cpp.server did not answer {url}/models within {STARTUP_TIMEOUT_S}s; log: {log}")
+
+
+@pytest.fixture(scope="module")
+def server(served_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server's /v1 URL. Its log is kept beside its config, for debugging."""
+    settings = load_settings(home=served_home)
+    support = Registry(settings.adapters_dir).get("support@1")
+    # As the in-process backend loads the model. The server's default of logits for every prompt token would
+    # not change a greedy answer, but doubles the time to the first token.
+    model = {
+        "model": str(resolve_gguf(settings)),
+        "n_ctx": settings.llm.n_ctx,
+        "seed": settings.llm.seed,
+        "logits_all": False,
+        "verbose": False,
+    }
+    port = _free_port()
+    config = {
+        "host": "127.0.0.1",
+        "port": port,
+        "interrupt_requests": False,  # its default cuts a streaming answer short when another request arrives
+        "models": [
+            {**model, "model_alias": "base"},
+            {**model, "model_alias": "support@1", "lora_path": support.card.exports["lora"]["path"]},
+        ],
+    }
+    folder = tmp_path_factory.mktemp("openai-server")
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    log = folder / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--config_file", str(folder / "config.json")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        _wait_until_serving(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _settings(home: Path, **llm: object) -> Settings:
+    """Short answers to short prompts (two passages) keep the real model quick; both backends get the same.
+
+    One decoding thread in-process, as on the server (its default, half the cores): on a busy 2-core machine
+    two decoding threads waiting on each other took ~3 s a token instead of ~0.1 s. Thread counts do not
+    change llama.cpp's results."""
+    return load_settings(home=home, llm={"max_tokens": 32, "n_threads": 1, **llm}, retrieval={"k": 2})
+
+
+def _openai_settings(home: Path, url: str, **openai: object) -> Settings:
+    return _settings(home, backend="openai", openai={"base_url": url, **openai})
+
+
+def test_answers_over_the_server_are_the_in_process_answers(server: str, served_home: Path) -> None:
+    question = next(str(q["question"]) for q in sample_questions() if q["domain"] == "support")
+    over_server = Runtime(_openai_settings(served_home, server))
+    in_process = Runtime(_settings(served_home))
+    # Base first, then the adapter, so that the server also answers each from an empty KV cache (it reloads
+    # its model to switch aliases; the in-process backend resets before every request). A cached prompt
+    # prefix is evaluated in other batch sizes, whose logits differ in the last bits: enough to flip a
+    # greedy token (e.g. '"' for '“'), so equality holds only between like cache states.
+    answers = {}
+    for adapter in ("none", "support@1"):
+        remote = over_server.ask(question, domain="support", adapter=adapter)
+        local = in_process.ask(question, domain="support", adapter=adapter)
+        assert remote.adapter == local.adapter == (None if adapter == "none" else adapter)
+        assert remote.answer, remote
+        assert remote.answer == local.answer
+        answers[adapter] = remote.answer
+    assert answers["none"] != answers["support@1"]
+
+
+def test_an_adapter_the_server_does_not_serve_is_refused_naming_what_it_serves(server: str, served_home: Path) -> None:
+    settings = _openai_settings(served_home, server)
+    policy = Registry(settings.adapters_dir).get("policy@1")
+    with pytest.raises(UserError, match=rf"at {server} does not serve model 'policy@1' .*it serves: base, support@1$"):
+        create_backend(settings).load_adapter(policy)
+    # Under another name the server does serve, it is accepted: the name is all this backend can check.
+    mapped = _openai_settings(served_home, server, adapter_models={"policy@1": "support@1"})
+    create_backend(mapped).load_adapter(policy)
+
+
+def test_a_server_that_is_not_running_is_named(home: Path) -> None:
+    url = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
+    with pytest.raises(UserError, match=rf"^cannot reach the OpenAI-compatible server at {url}: .*refused"):
+        create_backend(_openai_settings(home, url))
+
+
+def test_an_unset_server_url_says_what_to_set(home: Path) -> None:
+    with pytest.raises(UserError, match=r"llm\.openai\.base_url is not set"):
+        create_backend(load_settings(home=home, llm={"backend": "openai"}))
