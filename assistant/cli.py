@@ -49,7 +49,7 @@ AdapterOption = Annotated[
     typer.Option(
         "--adapter",
         "-a",
-        help="'auto' = the routed domain's active adapter, 'none' = the base model, or DOMAIN[@VERSION].",
+        help="'auto' = the routed domain's active adapter, 'none' = the base model, or DOMAIN or DOMAIN@VERSION.",
     ),
 ]
 UserOption = Annotated[
@@ -69,7 +69,8 @@ QuestionsOption = Annotated[
     Path | None,
     typer.Option(
         "--questions",
-        help="JSONL file, one {'question': ..., 'domain': optional} per line; prints one JSON result a line.",
+        help="JSONL file, one {'question': ..., 'domain', 'adapter', 'user': optional} per line; "
+        "prints one JSON result a line.",
         show_default=False,
     ),
 ]
