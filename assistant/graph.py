@@ -186,12 +186,10 @@ def _contextualize(components: Components, state: AnswerState) -> AnswerState:
 
 def _route(components: Components, state: AnswerState) -> AnswerState:
     visible = state["visible_domains"]
-    requested = state.get("requested_domain", "auto")
-    if requested == "auto":
-        requested = components.adapter_domain(state.get("requested_adapter", "auto")) or "auto"
-        reason = f"the domain of the adapter asked for ({state.get('requested_adapter')})"
-    else:
-        reason = "chosen by the caller"
+    requested, reason = state.get("requested_domain", "auto"), "chosen by the caller"
+    adapter = state.get("requested_adapter", "auto")
+    if requested == "auto" and (adapter_domain := components.adapter_domain(adapter)):
+        requested, reason = adapter_domain, f"the domain of the adapter asked for ({adapter})"
     if requested != "auto":
         if requested not in visible:
             raise UserError(f"unknown domain {requested!r}; known domains: {', '.join(visible)}")

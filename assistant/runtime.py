@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from langchain_core.runnables import RunnableConfig
 
-from adapters.registry import Registry, parse_spec
+from adapters.registry import Registry
 from assistant.backends import Backend, create_backend
 from assistant.config import Settings
 from assistant.errors import UserError
@@ -109,7 +109,9 @@ class Runtime:
             return self._hint_vectors[domain]
 
     def adapter_domain(self, requested: str) -> str | None:
-        return None if requested in ("auto", "none") else parse_spec(requested)[0]
+        """The domain of an adapter asked for by name; a name the registry lacks is an error at once,
+        even for a question that will not reach the adapter."""
+        return None if requested in ("auto", "none") else self.registry.get(requested).card.domain
 
     def adapter_for(self, requested: str, domain: str | None, visible: Sequence[str]) -> str | None:
         """``auto``: the domain's active adapter if it has one; ``none``: the base; else the one named."""

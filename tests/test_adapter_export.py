@@ -180,10 +180,11 @@ def test_ask_applies_the_active_adapter_per_request(export_home: Path, hf_base: 
 
 def test_ask_names_what_is_missing(export_home: Path, hf_base: BaseCheckpoint) -> None:
     register_random_adapter(export_home, hf_base, "fresh")
-    result = invoke("assistant", "ask", "Anything?", "--domain", "policy", "--adapter", "fresh", home=export_home)
+    question = "Can I accept a gift card from a supplier?"  # covered: an uncovered one never reaches the adapter
+    result = invoke("assistant", "ask", question, "--domain", "policy", "--adapter", "fresh", home=export_home)
     assert result.returncode == 2
     assert "fresh@1 has no GGUF export for llama.cpp yet: run `assistant adapters export fresh@1`" in result.stderr
-    result = invoke("assistant", "ask", "Anything?", "--domain", "policy", "--adapter", "nope@3", home=export_home)
+    result = invoke("assistant", "ask", "Anything?", "--adapter", "nope@3", home=export_home)
     assert result.returncode == 2 and "no adapters for domain 'nope'" in result.stderr
 
 
