@@ -266,11 +266,11 @@ def _verify(state: AnswerState) -> AnswerState:
     passages = state["passages"]
     answer, dropped = drop_citations(state["answer"], lambda n: 1 <= n <= len(passages))
     numbers = cited_numbers(answer)
-    chosen = numbers or list(range(1, len(passages) + 1))
+    cited = [Citation(n=n, **passages[n - 1].model_dump()) for n in numbers]
     return {
         "answer": answer,
         "dropped_citations": dropped,
-        "citations": [Citation(n=n, **passages[n - 1].model_dump()) for n in chosen],
+        "citations": cited or numbered(passages),
         "cited": bool(numbers),
         "turns": [_turn(state, answer)],
     }
