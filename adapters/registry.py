@@ -2,7 +2,8 @@
 
 Layout (owned here and nowhere else)::
 
-    <home>/adapters/<domain>/v<N>/       adapter_model.safetensors, adapter_config.json, card.json, exports
+    <home>/adapters/<domain>/v<N>/       adapter_model.safetensors, adapter_config.json, card.json, exports,
+                                         training_questions.json (kept out of eval sets)
     <home>/adapters/<domain>/state.json  {"active": N, "history": [...]}: one active version, rollback order
 
 A version directory appears by an atomic rename, so a killed training never
@@ -28,6 +29,7 @@ from adapters.base_model import BaseModelIdentity
 from assistant.errors import UserError
 
 CARD_FILE = "card.json"
+TRAINING_QUESTIONS_FILE = "training_questions.json"
 _STATE_FILE = "state.json"
 _SPEC = re.compile(r"^(?P<domain>[A-Za-z0-9][A-Za-z0-9._-]*)(?:@(?P<version>\d+))?$")
 

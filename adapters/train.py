@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.base_model import BaseCheckpoint, load_causal_lm, resolve_base_model
 from adapters.dataset import TrainingSet
 from adapters.raft import RaftExample, Retriever, assemble
-from adapters.registry import AdapterCard, AdapterVersion, DatasetInfo, Registry
+from adapters.registry import TRAINING_QUESTIONS_FILE, AdapterCard, AdapterVersion, DatasetInfo, Registry
 from assistant.config import Settings, TrainingSettings
 from assistant.errors import UserError
 
@@ -132,6 +132,8 @@ def train_adapter(
     built = registry.new_build_dir(domain)
     trainer.model.save_pretrained(built)
     (built / "README.md").unlink(missing_ok=True)  # peft's empty model-card template; card.json is ours
+    questions = [example.question for example in (*data.train, *data.held_out)]
+    (built / TRAINING_QUESTIONS_FILE).write_text(json.dumps(questions, ensure_ascii=False, indent=0))
     card = AdapterCard(
         domain=domain,
         created_at=datetime.now(UTC),

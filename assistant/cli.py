@@ -25,6 +25,7 @@ from assistant.errors import UserError
 from assistant.jsonl import read_jsonl
 from assistant.results import AnswerResult, Citation, RetrieveResult, Route
 from assistant.runtime import Runtime
+from eval.cli import app as eval_app
 
 app = typer.Typer(
     add_completion=False,
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 
 app.add_typer(adapters_app, name="adapters")
+app.add_typer(eval_app, name="eval")
 
 QuestionArgument = Annotated[
     str | None,

@@ -10,6 +10,7 @@ lives under ``home``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -125,10 +126,40 @@ class GradingSettings(BaseModel):
 
 
 class DomainSettings(BaseModel):
-    """Optional hints for routing; a domain routes from its documents alone without them."""
+    """Optional hints for routing (a domain routes from its documents alone without them), and the answer
+    format its adapter teaches, which the eval harness checks."""
 
     description: str = ""
     examples: list[str] = Field(default_factory=list, description="Questions this domain answers.")
+    answer_format: str | None = Field(
+        default=None, description="Regular expression a whole answer in this domain's format matches."
+    )
+
+    @field_validator("answer_format")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"not a regular expression: {err}") from None
+        return pattern
+
+
+class EvalSettings(BaseModel):
+    """The eval harness. The support thresholds are calibrated on 120 hand-labelled sentence/passage pairs
+    (``bench/calibrate_faithfulness.py`` on ``samples/faithfulness_labels.jsonl``: balanced accuracy 0.83,
+    0.77-0.84 when fitted on one half and scored on the other)."""
+
+    lexical_support: float = Field(
+        default=0.85, ge=0.0, le=1.0, description="Share of a sentence's content words found in a passage."
+    )
+    embedding_support: float = Field(
+        default=0.83, ge=-1.0, le=1.0, description="Cosine between a sentence and a passage (or one of its sentences)."
+    )
+    bootstrap_resamples: int = Field(default=2000, ge=100, description="Paired bootstrap resamples per interval.")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals.")
+    seed: int = 0
 
 
 class AccessSettings(BaseModel):
@@ -188,6 +219,7 @@ class Settings(BaseSettings):
     domains: dict[str, DomainSettings] = Field(default_factory=dict, description="Per-domain routing hints.")
     access: AccessSettings = AccessSettings()
     training: TrainingSettings = TrainingSettings()
+    eval: EvalSettings = EvalSettings()
 
     @field_validator("home")
     @classmethod

@@ -26,7 +26,7 @@ import operator
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Protocol, TypedDict
+from typing import Annotated, Any, NamedTuple, Protocol, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -249,16 +249,32 @@ def _generate(components: Components, state: AnswerState, config: RunnableConfig
     backend = components.backend  # loaded on first use, before the clock for the first token starts
     on_token = config.get("configurable", {}).get("on_token")
     prompt = build_prompt(state["search_query"], state["passages"])
+    generated = stream_answer(backend, prompt, state.get("adapter"), on_token)
+    return {"answer": generated.text, "timings_ms": {"first_token": generated.first_token_ms}}
+
+
+class Generation(NamedTuple):
+    text: str
+    first_token_ms: float
+    total_ms: float
+    pieces: int  # streamed pieces: tokens, for the in-process backends
+
+
+def stream_answer(
+    backend: Backend, prompt: str, adapter: str | None, on_token: Callable[[str], None] | None = None
+) -> Generation:
+    """Generate from ``prompt``, handing each piece to ``on_token`` as it comes, and time it."""
     started = time.perf_counter()
     first_token_ms: float | None = None
     pieces: list[str] = []
-    for piece in backend.stream(prompt, state.get("adapter")):
+    for piece in backend.stream(prompt, adapter):
         if first_token_ms is None:
             first_token_ms = round((time.perf_counter() - started) * 1000, 1)
         pieces.append(piece)
         if on_token is not None:
             on_token(piece)
-    return {"answer": "".join(pieces).strip(), "timings_ms": {"first_token": first_token_ms or 0.0}}
+    total_ms = round((time.perf_counter() - started) * 1000, 1)
+    return Generation("".join(pieces).strip(), first_token_ms or 0.0, total_ms, len(pieces))
 
 
 def _verify(state: AnswerState) -> AnswerState:

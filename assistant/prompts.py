@@ -22,6 +22,9 @@ INSTRUCTIONS = (
     "If the passages do not contain the answer, say that the documents do not cover it."
 )
 
+# The eval harness's arms without retrieval ask the bare question: what the model knows by itself.
+CLOSED_BOOK_INSTRUCTIONS = "Answer the question."
+
 # What the graph answers, without generating, when no passage is close enough to the question.
 NOT_COVERED = "The documents do not cover this question."
 
@@ -47,6 +50,11 @@ def build_prompt(question: str, passages: Sequence[Passage]) -> str:
     """The full prompt; the model's answer is what comes after it."""
     numbered = "\n\n".join(format_passage(n, p) for n, p in enumerate(passages, start=1))
     return f"{INSTRUCTIONS}\n\n<passages>\n{numbered}\n</passages>\n\nQuestion: {question.strip()}\nAnswer:"
+
+
+def build_closed_book_prompt(question: str) -> str:
+    """The prompt without passages, for measuring what retrieval adds (``eval``'s ``base`` and ``adapter`` arms)."""
+    return f"{CLOSED_BOOK_INSTRUCTIONS}\n\nQuestion: {question.strip()}\nAnswer:"
 
 
 def cited_numbers(answer: str) -> list[int]:

@@ -1,14 +1,16 @@
 """The eval-set format: what a question is scored against.
 
 One JSON object per line: ``question``, optional ``domain``, ``gold_sources``
-(document names that answer it) and ``reference`` (a reference answer).
+(document names that answer it), ``reference`` (a reference answer) and
+``answerable`` (false: the documents don't answer it, so it should be refused).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.jsonl import read_jsonl
 
@@ -20,7 +22,18 @@ class EvalItem(BaseModel):
     domain: str | None = None
     gold_sources: list[str] = []
     reference: str | None = None
+    answerable: bool = True
+
+    @model_validator(mode="after")
+    def _unanswerable_has_no_gold(self) -> EvalItem:
+        if not self.answerable and (self.gold_sources or self.reference):
+            raise ValueError("an unanswerable question has no 'gold_sources' or 'reference'")
+        return self
 
 
 def load_eval_set(path: Path) -> list[tuple[int, EvalItem]]:
     return read_jsonl(path, EvalItem, "eval set")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -18,7 +18,8 @@ answer here rests on the sample corpus in ``samples/corpus/<domain>/`` and nothi
 * About 10% of each set are plausible questions the corpus does not answer; their answer is the
   domain's fixed refusal and they have no ``sources``.
 * Intents that paraphrase a question of ``samples/questions.jsonl`` were left out on purpose, and a
-  lexical check rejects any training question equal to an eval question, or with a word-set Jaccard
+  lexical check rejects any training question equal to a question of the eval set ``samples/eval.jsonl``
+  (which includes those), or with a word-set Jaccard
   similarity of 0.6 or more, once lowercased and stripped of punctuation.
 
 Answer formats (``[n]`` cites ``sources[n-1]``):
@@ -48,7 +49,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "samples" / "corpus"
-EVAL_QUESTIONS = REPO / "samples" / "questions.jsonl"
+EVAL_QUESTIONS = REPO / "samples" / "eval.jsonl"
 OUT_DIR = REPO / "samples" / "training"
 
 DOMAINS = ("support", "policy")

@@ -18,9 +18,10 @@ class Backend(Protocol):
 
     name: str
 
-    def stream(self, prompt: str, adapter: str | None = None) -> Iterator[str]:
+    def stream(self, prompt: str, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
         """Yield the completion piece by piece, with a loaded adapter or the base model (None).
 
+        ``grammar`` (GBNF) constrains the output where the backend can: llama.cpp, in-process or served.
         Requests on one instance never interleave, and each runs with its own adapter only.
         """
         ...

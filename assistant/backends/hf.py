@@ -97,7 +97,8 @@ class HFBackend:
                 self._model = PeftModel.from_pretrained(self._model, adapter.path, adapter_name=peft_name).eval()
             self._peft_names[adapter.name] = peft_name
 
-    def stream(self, prompt: str, adapter: str | None = None) -> Iterator[str]:
+    def stream(self, prompt: str, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
+        """``grammar`` is not applied: transformers has no grammar-constrained decoding of its own."""
         with self._lock:
             if adapter is not None and adapter not in self._peft_names:
                 raise UserError(f"adapter {adapter} is not loaded")

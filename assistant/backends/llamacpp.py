@@ -159,7 +159,9 @@ class LlamaCppBackend:
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
 
-    def stream(self, prompt: str, adapter: str | None = None) -> Iterator[str]:
+    def stream(self, prompt: str, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
+        from llama_cpp import LlamaGrammar
+
         with self._lock:
             prompt_tokens = self.count_tokens(prompt)
             if prompt_tokens + self.settings.max_tokens > self.settings.n_ctx:
@@ -181,6 +183,7 @@ class LlamaCppBackend:
                 temperature=self.settings.temperature,
                 seed=self.settings.seed,
                 stop=STOP_SEQUENCES,
+                grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None,
                 stream=True,
             ):
                 yield part["choices"][0]["text"]

@@ -91,7 +91,7 @@ class OpenAIBackend:
             self._model(adapter.name), f"adapter {adapter.name}; map adapters to names with llm.openai.adapter_models"
         )
 
-    def stream(self, prompt: str, adapter: str | None = None) -> Iterator[str]:
+    def stream(self, prompt: str, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
         model = self._model(adapter)
         with (
             self._errors(model),
@@ -103,7 +103,7 @@ class OpenAIBackend:
                 seed=self.settings.seed,
                 stop=STOP_SEQUENCES,
                 stream=True,
-                extra_body=_NO_REPETITION_PENALTY,
+                extra_body={**_NO_REPETITION_PENALTY, **({"grammar": grammar} if grammar else {})},
             ) as chunks,
         ):
             for chunk in chunks:
