@@ -211,6 +211,7 @@ def _setup(runtime: Runtime, questions: Sequence[QuestionResult], judged: bool) 
         "support_thresholds": {"lexical": settings.eval.lexical_support, "embedding": settings.eval.embedding_support},
         "adapters": adapters,
         "judge": judged,
+        "bootstrap_resamples": settings.eval.bootstrap_resamples,
         "questions": len(questions),
     }
 

@@ -34,6 +34,7 @@ def write_reports(results: EvalResults, out: Path) -> dict[str, Path]:
 
 def render_markdown(results: EvalResults) -> str:
     setup = results.setup
+    resolution = 2 / (setup.get("bootstrap_resamples", 1) + 1)  # two-sided: twice the one-sided floor
     lines = [
         "# Eval report",
         "",
@@ -71,7 +72,7 @@ def render_markdown(results: EvalResults) -> str:
                     f"{d.arm} - {d.baseline}",
                     d.metric,
                     f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]",
-                    "—" if d.p_value is None else f"{d.p_value:.3g}",
+                    _p_value(d.p_value, resolution),
                     str(d.n),
                     f"{len(d.wins)} / {len(d.losses)}",
                 ]
@@ -178,6 +179,9 @@ def _charts(results: EvalResults) -> list[tuple[str, str]]:
         means = [e.mean if e else 0.0 for e in estimates]
         errors = [[e.mean - e.low if e else 0 for e in estimates], [e.high - e.mean if e else 0 for e in estimates]]
         axis.bar(results.arms, means, yerr=errors, capsize=3, color=_colours(len(results.arms)))
+        for x, found in enumerate(estimates):
+            if found is None:
+                axis.text(x, 0.03, "n/a", ha="center", fontsize=7, color="#777")
         axis.set_title(metric, fontsize=9)
         axis.set_ylim(0, 1.05)
         axis.tick_params(axis="x", labelrotation=30, labelsize=7)
@@ -244,6 +248,13 @@ def _estimate(estimate: Estimate | None) -> str:
     if estimate is None:
         return "—"
     return f"{estimate.mean:.3f} [{estimate.low:.3f}, {estimate.high:.3f}] ({estimate.n})"
+
+
+def _p_value(p: float | None, resolution: float) -> str:
+    """A Monte Carlo p-value cannot be told from zero at its floor: say so rather than print the floor."""
+    if p is None:
+        return "—"
+    return f"< {resolution:.2g}" if p <= resolution < 1 else f"{p:.3g}"
 
 
 def _number(value: float | None, digits: int = 3) -> str:

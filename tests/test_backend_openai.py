@@ -21,6 +21,7 @@ from assistant.config import Settings, load_settings
 from assistant.errors import UserError
 from assistant.models import resolve_gguf
 from assistant.runtime import Runtime
+from eval.judge import judge_prompt, parse_verdict, verdict_grammar
 
 from .conftest import sample_questions
 
@@ -143,3 +144,14 @@ def test_a_server_that_is_not_running_is_named(home: Path) -> None:
 def test_an_unset_server_url_says_what_to_set(home: Path) -> None:
     with pytest.raises(UserError, match=r"llm\.openai\.base_url is not set"):
         create_backend(load_settings(home=home, llm={"backend": "openai"}))
+
+
+def test_the_judge_grammar_reaches_the_server(server: str, served_home: Path) -> None:
+    """Sent as the server's ``grammar`` field, it keeps the served model to the verdict schema: the same
+    prompt unconstrained gets free text."""
+    backend = create_backend(_openai_settings(served_home, server))
+    prompt = judge_prompt("Hold the reset button for 10 seconds.", ["Hold the reset button for 10 seconds."])
+    constrained = "".join(backend.stream(prompt, None, verdict_grammar()))
+    assert parse_verdict(constrained.strip()) is not None, constrained
+    free = "".join(backend.stream(prompt, None))
+    assert parse_verdict(free.strip()) is None, free

@@ -11,7 +11,7 @@ from assistant.config import load_settings
 from assistant.errors import UserError
 from assistant.runtime import Runtime
 from eval.faithfulness import SupportChecker, lexical_support, numbers_match
-from eval.judge import Judge, parse_verdict
+from eval.judge import Judge, judge_prompt, parse_verdict
 from eval.metrics import (
     citation_scores,
     format_compliance,
@@ -141,6 +141,9 @@ def test_the_judge_on_the_real_model_always_returns_a_verdict(sample_runtime: Ru
     assert all(isinstance(v, bool) for v in verdicts), verdicts
     assert (judge.replies, judge.unparsed) == (len(claims), 0)
     assert judge.faithfulness("\n".join(claims), [PASSAGE]) in (0.0, 0.5, 1.0)
+    # Without the grammar the same prompt gets free text: the constraint is what makes the verdicts parse.
+    free = "".join(sample_runtime.backend.stream(judge_prompt(claims[0], [PASSAGE]), None))
+    assert parse_verdict(free.strip()) is None, free
 
 
 def test_paired_difference_on_a_known_sign_pattern() -> None:
