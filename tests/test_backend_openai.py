@@ -150,7 +150,8 @@ def test_the_judge_grammar_reaches_the_server(server: str, served_home: Path) ->
     """Sent as the server's ``grammar`` field, it keeps the served model to the verdict schema: the same
     prompt unconstrained gets free text."""
     backend = create_backend(_openai_settings(served_home, server))
-    prompt = judge_prompt("Hold the reset button for 10 seconds.", ["Hold the reset button for 10 seconds."])
+    passage = "Hold the reset button for 10 seconds until the status LED blinks amber. The router then restarts twice."
+    prompt = judge_prompt("Hold the reset button for 10 seconds [1].", [passage])
     constrained = "".join(backend.stream(prompt, None, verdict_grammar()))
     assert parse_verdict(constrained.strip()) is not None, constrained
     free = "".join(backend.stream(prompt, None))
