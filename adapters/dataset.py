@@ -228,4 +228,3 @@ def overlapping_questions(questions: list[str], eval_questions: list[str]) -> li
                 found.append((i, eval_question))
                 break
     return found
-
