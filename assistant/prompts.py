@@ -31,7 +31,7 @@ NOT_COVERED = "The documents do not cover this question."
 # Generation stops where the model starts a new example instead of ending its answer.
 STOP_SEQUENCES = ["\nQuestion:", "\nAnswer:", "<passages>", "</passages>", "<end_of_turn>", "\n\n\n"]
 
-_CITATION = re.compile(r"\[(\d{1,2})\]")
+CITATION = re.compile(r"\[(\d{1,2})\]")  # a citation marker [n]; the group is n
 _FENCE = re.compile(r"</?passages>|<(?:start|end)_of_turn>", re.IGNORECASE)
 _TURN_START = re.compile(r"^[ \t]*(Question|Answer):", re.IGNORECASE | re.MULTILINE)
 
@@ -60,7 +60,7 @@ def build_closed_book_prompt(question: str) -> str:
 def cited_numbers(answer: str) -> list[int]:
     """Distinct ``[n]`` markers in order of first appearance."""
     seen: dict[int, None] = {}
-    for match in _CITATION.finditer(answer):
+    for match in CITATION.finditer(answer):
         seen.setdefault(int(match.group(1)), None)
     return list(seen)
 
@@ -76,5 +76,5 @@ def drop_citations(answer: str, keep: Callable[[int], bool]) -> tuple[str, int]:
         dropped += 1
         return ""
 
-    cleaned = _CITATION.sub(replace, answer)
+    cleaned = CITATION.sub(replace, answer)
     return (re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip(), dropped)

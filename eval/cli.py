@@ -16,7 +16,7 @@ from eval.arms import ARMS
 from eval.compare import GATED, compare, load_results, regressions
 from eval.harness import parse_arms, record_on_cards, run_eval
 from eval.judge import Judge
-from eval.report import write_reports
+from eval.report import scored_answer_metrics, write_reports
 from eval.results import EvalResults
 
 app = typer.Typer(
@@ -136,8 +136,7 @@ def compare_runs(
 
 def _print_summary(results: EvalResults) -> None:
     table = Table("metric", *results.arms, title="mean [95 % interval]")
-    metrics = [m for m in results.metrics if any(m in results.summary[arm] for arm in results.arms)]
-    for metric in metrics:
+    for metric in scored_answer_metrics(results):
         cells = []
         for arm in results.arms:
             estimate = results.summary[arm].get(metric)

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from adapters.dataset import content_words
+from assistant.prompts import CITATION, cited_numbers
 from eval.metrics import sentences
 
 MIN_CONTENT_WORDS = 3
-_CITATION = re.compile(r"\[\d{1,2}\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _LEAD = re.compile(r"^\s*(\d+\.|[-*]|[A-Z][a-z]+:)\s*")  # a step number, bullet or label such as "Verdict:"
 
@@ -34,7 +34,7 @@ Supports = Callable[[str, Sequence[str]], bool | None]  # (sentence, passages) â
 
 def claim(sentence: str) -> str:
     """The sentence without citation markers, step numbers or a leading label."""
-    return _LEAD.sub("", _CITATION.sub("", sentence)).strip()
+    return _LEAD.sub("", CITATION.sub("", sentence)).strip()
 
 
 def lexical_support(sentence: str, passage: str) -> float:
@@ -112,5 +112,4 @@ def faithfulness(answer: str, passages: Sequence[str], supported: Supports, *, g
 
 
 def _cited(sentence: str, passages: Sequence[str]) -> list[str]:
-    numbers = {int(m.strip("[]")) for m in _CITATION.findall(sentence)}
-    return [passages[n - 1] for n in sorted(numbers) if 1 <= n <= len(passages)]
+    return [passages[n - 1] for n in sorted(cited_numbers(sentence)) if 1 <= n <= len(passages)]

@@ -21,7 +21,7 @@ from eval.arms import ARMS, Arm, answer_in_arm
 from eval.dataset import EvalItem, file_sha256, load_eval_set
 from eval.faithfulness import SupportChecker
 from eval.judge import Judge
-from eval.results import RETRIEVAL, ArmResult, EvalResults, QuestionResult
+from eval.results import RETRIEVAL, ArmResult, EvalResults, QuestionResult, scores_of
 from eval.scoring import ANSWER_METRICS, COST_METRICS, RETRIEVAL_METRICS, cost_scores, score_answer, score_retrieval
 from eval.stats import Difference, Estimate, estimate, paired_difference, percentile
 
@@ -68,7 +68,8 @@ def run_eval(
     on_progress: ProgressCallback | None = None,
 ) -> EvalResults:
     items = load_eval_set(set_path)[:limit]
-    if any(arm.adapter for arm in arms):
+    uses_adapters = any(arm.adapter for arm in arms)
+    if uses_adapters:
         check_no_overlap(runtime, items, set_path)
     settings = runtime.settings
     checker = SupportChecker(runtime.embedder.embed, settings.eval.lexical_support, settings.eval.embedding_support)
@@ -78,7 +79,7 @@ def run_eval(
     for done, (line, item) in enumerate(items, start=1):
         found = runtime.retrieve(item.question, user=user)
         domain = found.route.domain
-        adapter = runtime.adapter_for("auto", domain, visible) if any(arm.adapter for arm in arms) else None
+        adapter = runtime.adapter_for("auto", domain, visible) if uses_adapters else None
         answers = {}
         for arm in arms:
             answer = answer_in_arm(runtime, arm, found, adapter)
@@ -172,29 +173,24 @@ def differences(
     return found
 
 
-def _values(questions: Sequence[QuestionResult], arm: str | None, metric: str) -> list[float]:
-    scores = (q.retrieval if arm is None else q.arms[arm].scores for q in questions)
-    return [s[metric] for s in scores if metric in s]
-
-
 def _estimates(
     questions: Sequence[QuestionResult], arm: str | None, metrics: Sequence[str], resampling: tuple[int, float, int]
 ) -> dict[str, Estimate]:
     """Each metric's mean, with its interval, over the questions it applies to."""
-    return {m: estimate(values, *resampling) for m in metrics if (values := _values(questions, arm, m))}
+    return {m: estimate(values, *resampling) for m in metrics if (values := scores_of(questions, arm, m))}
 
 
 def _means(questions: Sequence[QuestionResult], arm: str | None, metrics: Sequence[str]) -> dict[str, float]:
-    return {m: sum(values) / len(values) for m in metrics if (values := _values(questions, arm, m))}
+    return {m: sum(values) / len(values) for m in metrics if (values := scores_of(questions, arm, m))}
 
 
 def _cost(questions: Sequence[QuestionResult], arm: str) -> dict[str, float | None]:
-    latency = _values(questions, arm, "latency_ms")
+    latency = scores_of(questions, arm, "latency_ms")
     return {
         "latency_ms_p50": percentile(latency, 50),
         "latency_ms_p95": percentile(latency, 95),
-        "first_token_ms_p50": percentile(_values(questions, arm, "first_token_ms"), 50),
-        "tokens_per_s_p50": percentile(_values(questions, arm, "tokens_per_s"), 50),
+        "first_token_ms_p50": percentile(scores_of(questions, arm, "first_token_ms"), 50),
+        "tokens_per_s_p50": percentile(scores_of(questions, arm, "tokens_per_s"), 50),
     }
 
 

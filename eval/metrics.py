@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from assistant.prompts import cited_numbers
+from assistant.prompts import CITATION, cited_numbers
 
-_CITATION = re.compile(r"\[\d{1,2}\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _LIST_MARKER = re.compile(r"^\s*(\d+[.)]|[-*])\s+")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -47,7 +46,7 @@ def sentences(answer: str) -> list[str]:
     for piece in (p.strip() for p in pieces):
         if not piece:
             continue
-        if merged and not _CITATION.sub("", piece).strip(" .;,"):
+        if merged and not CITATION.sub("", piece).strip(" .;,"):
             merged[-1] = f"{merged[-1]} {piece}"
         else:
             merged.append(piece)
@@ -74,7 +73,7 @@ def citation_scores(raw_answer: str, given_sources: Sequence[str], gold_sources:
 
 def words(text: str) -> list[str]:
     """Lowercased word tokens without citation markers, as SQuAD normalises answers (articles dropped)."""
-    return [w for w in _WORD.findall(_CITATION.sub(" ", text).lower()) if w not in {"a", "an", "the"}]
+    return [w for w in _WORD.findall(CITATION.sub(" ", text).lower()) if w not in {"a", "an", "the"}]
 
 
 def token_f1(prediction: str, reference: str) -> float:
@@ -89,7 +88,7 @@ def token_f1(prediction: str, reference: str) -> float:
 
 def rouge_l(prediction: str, reference: str) -> float:
     """ROUGE-L F-measure (longest common subsequence, Porter-stemmed), citation markers removed."""
-    return float(_rouge_scorer().score(reference, _CITATION.sub(" ", prediction))["rougeL"].fmeasure)
+    return float(_rouge_scorer().score(reference, CITATION.sub(" ", prediction))["rougeL"].fmeasure)
 
 
 @cache

@@ -9,11 +9,10 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from eval.results import RETRIEVAL, EvalResults, QuestionResult
+from eval.results import RETRIEVAL, EvalResults, scores_of
 from eval.stats import Estimate
 
 # Where an adapter can make things worse, in the order the report lists its losses.
@@ -50,7 +49,7 @@ def render_markdown(results: EvalResults) -> str:
             ["metric", *results.arms],
             [
                 [name, *(_estimate(results.summary[arm].get(name)) for arm in results.arms)]
-                for name in _answer_metrics(results)
+                for name in scored_answer_metrics(results)
             ],
         ),
         "",
@@ -88,7 +87,7 @@ def render_markdown(results: EvalResults) -> str:
         lines += [f"### {domain}", ""]
         lines += _table(
             ["metric", *arms],
-            [[m, *(_number(parts[arm].get(m)) for arm in arms)] for m in _answer_metrics(results)],
+            [[m, *(_number(parts[arm].get(m)) for arm in arms)] for m in scored_answer_metrics(results)],
         )
         retrieval = parts.get(RETRIEVAL, {})
         lines += ["", "Retrieval: " + ", ".join(f"{m} {v:.3f}" for m, v in retrieval.items()), ""]
@@ -170,7 +169,7 @@ def _charts(results: EvalResults) -> list[tuple[str, str]]:
     from matplotlib import pyplot as plt
 
     charts = []
-    metrics = _answer_metrics(results)
+    metrics = scored_answer_metrics(results)
     columns = 4
     rows = -(-len(metrics) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
@@ -204,7 +203,7 @@ def _charts(results: EvalResults) -> list[tuple[str, str]]:
     charts.append(("Per domain", _png(figure)))
 
     figure, axis = plt.subplots(figsize=(7, 2.8))
-    latencies = [_scores(results.questions, arm, "latency_ms") for arm in results.arms]
+    latencies = [scores_of(results.questions, arm, "latency_ms") for arm in results.arms]
     axis.boxplot([[v / 1000 for v in values] or [0.0] for values in latencies], tick_labels=results.arms)
     axis.set_ylabel("seconds to the whole answer")
     charts.append(("Latency distribution per arm", _png(figure)))
@@ -225,11 +224,7 @@ def _colours(n: int) -> list[str]:
     return ["#8c8c8c", "#4c78a8", "#f58518", "#54a24b", "#b279a2"][:n] or ["#4c78a8"]
 
 
-def _scores(questions: Iterable[QuestionResult], arm: str, metric: str) -> list[float]:
-    return [q.arms[arm].scores[metric] for q in questions if metric in q.arms[arm].scores]
-
-
-def _answer_metrics(results: EvalResults) -> list[str]:
+def scored_answer_metrics(results: EvalResults) -> list[str]:
     """The answer metrics at least one arm was scored on, in the catalogue's order."""
     scored = {m for arm in results.arms for m in results.summary[arm]}
     return [m for m in results.metrics if m in scored]

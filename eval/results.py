@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,12 @@ class QuestionResult(BaseModel):
     retrieved: list[str]  # the passages' documents, best first
     retrieval: dict[str, float]
     arms: dict[str, ArmResult]
+
+
+def scores_of(questions: Iterable[QuestionResult], arm: str | None, metric: str) -> list[float]:
+    """The metric's value on each question that has it: of ``arm``'s answer, or of the retrieval (None)."""
+    scores = (q.retrieval if arm is None else q.arms[arm].scores for q in questions)
+    return [s[metric] for s in scores if metric in s]
 
 
 class EvalResults(BaseModel):
