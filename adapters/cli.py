@@ -13,15 +13,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters.dataset import load_training_set
 from adapters.equivalence import SERVED_BASE_CHECK, Agreement
 from adapters.export import export_adapter
+from adapters.pipeline import train_from_file
 from adapters.registry import AdapterVersion, Registry
 from adapters.train import Progress as TrainingProgress
-from adapters.train import ProgressCallback, train_adapter
+from adapters.train import ProgressCallback
 from assistant.console import ConfigOption, HomeOption, JsonOption, print_json, settings_from, stderr, stdout
 from assistant.runtime import Runtime
-from eval.dataset import load_eval_set
 
 app = typer.Typer(
     add_completion=False,
@@ -62,37 +61,20 @@ def train(
     Each example becomes the very prompt the assistant serves: the gold document's passage among
     retrieved distractors. Rerunning an interrupted training resumes it from its last checkpoint.
     """
-    settings = settings_from(home, config)
-    if max_steps is not None:
-        settings.training.max_steps = max_steps
-    if epochs is not None:
-        settings.training.epochs = epochs
-    eval_questions = [item.question for path in eval_set or [] for _, item in load_eval_set(path)]
-    data_set = load_training_set(
-        data,
-        domain,
-        held_out_fraction=settings.training.held_out_fraction,
-        seed=settings.training.seed,
-        eval_questions=eval_questions,
-    )
-    if not eval_set:
-        stderr.print("[yellow]note:[/] no --eval-set given, so the data was not checked for eval questions")
-    runtime = Runtime(settings)
     notice = _notice_printer(json_output)
     with _training_progress(quiet=json_output) as on_progress:
-        adapter = train_adapter(
-            settings,
+        adapter, checks = train_from_file(
+            Runtime(settings_from(home, config)),
             domain,
-            data_set,
-            data.resolve(),
-            runtime.retriever(domain),
+            data,
+            eval_set or [],
             activate=activate,
+            export=export,
+            max_steps=max_steps,
+            epochs=epochs,
             on_progress=on_progress,
             on_notice=notice,
         )
-    checks: list[Agreement] = []
-    if export:
-        adapter, checks = export_adapter(settings, adapter, on_notice=notice)
     if json_output:
         print_json(_summary(adapter))
         return

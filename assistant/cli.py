@@ -1,7 +1,11 @@
-"""`assistant ask|retrieve`: answer questions from the indexed documents, with citations."""
+"""`assistant ask|retrieve|ui`: answer questions from the indexed documents, with citations, here or in a browser."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -148,6 +152,35 @@ def retrieve(
     for citation in result.citations:
         stdout.print(_citation_line(citation))
         stdout.print(f"    {escape(_preview(citation.text))}", style="dim")
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port on 127.0.0.1.")] = 8501,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the web app for domain users on http://127.0.0.1:PORT: chat, documents, adapters, evaluation.
+
+    It uses the same data home and config as the CLI; the models load once, when the first page needs them.
+    """
+    settings = settings_from(home, config)  # a broken config fails here, not in the browser
+    if importlib.util.find_spec("streamlit") is None:
+        raise UserError("the web app needs Streamlit: pip install 'domain-assistant[ui]'")
+    env = {**os.environ, "ASSISTANT_HOME": str(settings.home)}
+    if settings.config_file is not None:
+        env["ASSISTANT_CONFIG_FILE"] = str(settings.config_file)
+    app_file = Path(importlib.util.find_spec("ui").origin).parent / "app.py"  # type: ignore[union-attr,arg-type]
+    streamlit_options = {
+        "server.address": "127.0.0.1",
+        "server.port": port,
+        "server.headless": "true",
+        "server.fileWatcherType": "none",
+        "browser.gatherUsageStats": "false",
+    }
+    options = [f"--{name}={value}" for name, value in streamlit_options.items()]
+    stderr.print(f"serving {settings.home} on http://127.0.0.1:{port} (Ctrl-C stops it)")
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "streamlit", "run", str(app_file), *options], env=env))
 
 
 def _require_question(question: str | None) -> str:

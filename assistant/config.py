@@ -123,6 +123,12 @@ class GradingSettings(BaseModel):
     min_score: float = Field(
         default=0.32, ge=-1.0, le=1.0, description="Cosine similarity of the best passage below which to refuse."
     )
+    weak_score: float = Field(
+        default=0.42,
+        ge=-1.0,
+        le=1.0,
+        description="Below it (and above min_score) an answer is given, but the app warns that retrieval was weak.",
+    )
 
 
 class DomainSettings(BaseModel):
@@ -254,6 +260,21 @@ class Settings(BaseSettings):
     @property
     def conversations_db(self) -> Path:
         return self.home / "conversations.sqlite"
+
+    @property
+    def ui_db(self) -> Path:
+        """The web app's transcripts (answers with their sources) and users' feedback."""
+        return self.home / "ui.sqlite"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Documents uploaded in the web app, kept so that re-ingesting them finds them unchanged."""
+        return self.home / "uploads"
+
+    @property
+    def eval_runs_dir(self) -> Path:
+        """Eval runs started from the web app, one folder each."""
+        return self.home / "eval-runs"
 
 
 def _config_file_path(init_settings: PydanticBaseSettingsSource) -> Path:

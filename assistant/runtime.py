@@ -27,9 +27,9 @@ from assistant.graph import AnswerGraph, AnswerState, Turn, build_graph, numbere
 from assistant.results import AnswerResult, Citation, Grade, Passage, RetrieveResult, Route
 from assistant.retrieval import retrieve_passages
 from ingest.embedder import Embedder
-from ingest.lexical import LexicalIndex
-from ingest.manifest import Manifest
-from ingest.pipeline import IngestSummary, ProgressCallback, ingest_paths
+from ingest.lexical import LexicalIndex, sync_lexical
+from ingest.manifest import DocumentRecord, Manifest
+from ingest.pipeline import IngestSummary, ProgressCallback, forget, ingest_paths
 from ingest.store import Index
 
 TokenCallback = Callable[[str], None]
@@ -157,6 +157,43 @@ class Runtime:
             prune=prune,
             on_progress=on_progress,
         )
+
+    def known_domains(self, domain: str | None = None) -> list[str]:
+        """The named domain (which must exist), or every domain the manifest or the index knows."""
+        known = sorted(set(self.manifest.domains()) | set(self.index.domains()))
+        if domain is None:
+            return known
+        if domain not in known:
+            raise UserError(f"unknown domain {domain!r}; known domains: {', '.join(known) or 'none'}")
+        return [domain]
+
+    def documents(self, domain: str | None = None) -> list[DocumentRecord]:
+        return [record for name in self.known_domains(domain) for record in self.manifest.records(name)]
+
+    def domain_stats(self, domain: str | None = None) -> list[dict[str, Any]]:
+        """Documents and chunks per domain."""
+        return [
+            {"domain": name, "documents": len(self.manifest.records(name)), "chunks": self.index.count(name)}
+            for name in self.known_domains(domain)
+        ]
+
+    def remove_documents(self, domain: str, names: Sequence[str] | None) -> dict[str, Any]:
+        """Forget documents (by source name or path) of a domain, or all of them when ``names`` is None."""
+        records = self.documents(domain)
+        if names is not None:
+            wanted = set(names)
+            unknown = wanted - {r.source for r in records} - {r.path for r in records}
+            if unknown:
+                raise UserError(f"no document {', '.join(sorted(unknown))} in domain {domain!r} (see `ingest list`)")
+            records = [r for r in records if r.source in wanted or r.path in wanted]
+        for record in records:
+            forget(record, self.index, self.manifest)
+        sync_lexical(domain, self.index, self.lexical)
+        return {
+            "domain": domain,
+            "files_removed": len(records),
+            "chunks_removed": sum(len(r.chunk_ids) for r in records),
+        }
 
     def retrieve(
         self, question: str, domain: str = "auto", sources: list[str] | None = None, user: str | None = None

@@ -141,10 +141,10 @@ def render_html(results: EvalResults, markdown: str) -> str:
     from markdown_it import MarkdownIt
 
     body = MarkdownIt("commonmark").enable("table").render(markdown)
-    charts = "".join(
+    figures = "".join(
         f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{png}"><figcaption>'
         f"{html.escape(title)}</figcaption></figure>"
-        for title, png in _charts(results)
+        for title, png in charts(results)
     )
     head = body.index("<h2>")  # the charts go right after the run's description
     return f"""<!doctype html>
@@ -157,18 +157,19 @@ th {{ background: #f3f3f3; }}
 figure {{ margin: 1em 0; }} img {{ max-width: 100%; }} figcaption {{ color: #555; font-size: 0.9em; }}
 li {{ margin: 0.2em 0; }}
 </style></head><body>
-{body[:head]}<h2>Charts</h2>{charts}{body[head:]}
+{body[:head]}<h2>Charts</h2>{figures}{body[head:]}
 </body></html>
 """
 
 
-def _charts(results: EvalResults) -> list[tuple[str, str]]:
+def charts(results: EvalResults) -> list[tuple[str, str]]:
+    """The report's charts as (title, base64 PNG); the web app shows the same ones."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render to memory
     from matplotlib import pyplot as plt
 
-    charts = []
+    drawn = []
     metrics = scored_answer_metrics(results)
     columns = 4
     rows = -(-len(metrics) // columns)
@@ -186,7 +187,7 @@ def _charts(results: EvalResults) -> list[tuple[str, str]]:
         axis.tick_params(axis="x", labelrotation=30, labelsize=7)
     for axis in list(axes.flat)[len(metrics) :]:
         axis.axis("off")
-    charts.append(("Each arm's mean with its 95 % bootstrap interval", _png(figure)))
+    drawn.append(("Each arm's mean with its 95 % bootstrap interval", _png(figure)))
 
     domains = list(results.by_domain)
     shown = [m for m in ("faithfulness", "token_f1", "format_compliance", "refusal_correctness") if m in metrics]
@@ -200,14 +201,14 @@ def _charts(results: EvalResults) -> list[tuple[str, str]]:
         axis.set_title(metric, fontsize=9)
         axis.set_ylim(0, 1.05)
     axes.flat[0].legend(fontsize=7)
-    charts.append(("Per domain", _png(figure)))
+    drawn.append(("Per domain", _png(figure)))
 
     figure, axis = plt.subplots(figsize=(7, 2.8))
     latencies = [scores_of(results.questions, arm, "latency_ms") for arm in results.arms]
     axis.boxplot([[v / 1000 for v in values] or [0.0] for values in latencies], tick_labels=results.arms)
     axis.set_ylabel("seconds to the whole answer")
-    charts.append(("Latency distribution per arm", _png(figure)))
-    return charts
+    drawn.append(("Latency distribution per arm", _png(figure)))
+    return drawn
 
 
 def _png(figure: Any) -> str:

@@ -24,8 +24,7 @@ from assistant.console import (
 )
 from assistant.errors import UserError
 from assistant.runtime import Runtime
-from ingest.lexical import sync_lexical
-from ingest.pipeline import IngestSummary, forget
+from ingest.pipeline import IngestSummary
 from ingest.verify import verify_domain
 
 
@@ -91,8 +90,7 @@ def add(
 def list_documents(
     domain: DomainFilter = None, json_output: JsonOption = False, home: HomeOption = None, config: ConfigOption = None
 ) -> None:
-    runtime = Runtime(settings_from(home, config))
-    records = [r for d in _domains(runtime, domain) for r in runtime.manifest.records(d)]
+    records = Runtime(settings_from(home, config)).documents(domain)
     if json_output:
         print_json({"documents": [{**asdict(r), "chunk_ids": None, "chunks": len(r.chunk_ids)} for r in records]})
         return
@@ -111,24 +109,9 @@ def remove(
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    runtime = Runtime(settings_from(home, config))
-    records = runtime.manifest.records(_domains(runtime, domain)[0])
     if everything == bool(names):
         raise UserError("name the documents to remove, or give --all (not both)")
-    if not everything:
-        wanted = set(names or [])
-        unknown = wanted - {r.source for r in records} - {r.path for r in records}
-        if unknown:
-            raise UserError(f"no document {', '.join(sorted(unknown))} in domain {domain!r} (see `ingest list`)")
-        records = [r for r in records if r.source in wanted or r.path in wanted]
-    for record in records:
-        forget(record, runtime.index, runtime.manifest)
-    sync_lexical(domain, runtime.index, runtime.lexical)
-    removed = {
-        "domain": domain,
-        "files_removed": len(records),
-        "chunks_removed": sum(len(r.chunk_ids) for r in records),
-    }
+    removed = Runtime(settings_from(home, config)).remove_documents(domain, None if everything else names)
     if json_output:
         print_json(removed)
     else:
@@ -141,11 +124,7 @@ def remove(
 def stats(
     domain: DomainFilter = None, json_output: JsonOption = False, home: HomeOption = None, config: ConfigOption = None
 ) -> None:
-    runtime = Runtime(settings_from(home, config))
-    rows: list[dict[str, Any]] = []
-    for name in _domains(runtime, domain):
-        records = runtime.manifest.records(name)
-        rows.append({"domain": name, "documents": len(records), "chunks": runtime.index.count(name)})
+    rows = Runtime(settings_from(home, config)).domain_stats(domain)
     if json_output:
         print_json({"domains": rows})
         return
@@ -167,7 +146,8 @@ def verify(
 ) -> None:
     runtime = Runtime(settings_from(home, config))
     reports = [
-        verify_domain(d, runtime.index, runtime.manifest, runtime.lexical, repair) for d in _domains(runtime, domain)
+        verify_domain(d, runtime.index, runtime.manifest, runtime.lexical, repair)
+        for d in runtime.known_domains(domain)
     ]
     if json_output:
         print_json({"domains": [{**asdict(r), "ok": r.ok} for r in reports]})
@@ -181,16 +161,6 @@ def verify(
             )
     if any(not r.ok and not r.repaired for r in reports):
         raise typer.Exit(1)
-
-
-def _domains(runtime: Runtime, domain: str | None) -> list[str]:
-    """The named domain (which must exist), or every domain the manifest or the index knows."""
-    known = sorted(set(runtime.manifest.domains()) | set(runtime.index.domains()))
-    if domain is None:
-        return known
-    if domain not in known:
-        raise UserError(f"unknown domain {domain!r}; known domains: {', '.join(known) or 'none'}")
-    return [domain]
 
 
 def _print_summary(summary: IngestSummary) -> None:

@@ -43,6 +43,15 @@ def _new_home(root: Path, models_dir: Path) -> Path:
     return root
 
 
+def home_sharing(root: Path, source: Path, *names: str) -> Path:
+    """A new data home at ``root`` whose ``names`` (e.g. models, index) are the source home's, linked, not copied:
+    only what the test writes elsewhere (adapters, conversations) is its own."""
+    root.mkdir(parents=True)
+    for name in names:
+        (root / name).symlink_to((source / name).resolve(), target_is_directory=True)
+    return root
+
+
 @pytest.fixture
 def home(tmp_path: Path, models_dir: Path) -> Path:
     """An empty data home of the test's own."""
@@ -187,10 +196,7 @@ def served_home(tmp_path_factory: pytest.TempPathFactory, sample_home: Path, hf_
     greedy answers. Tests may add adapters to it but must not change these two."""
     from adapters.export import export_adapter
 
-    home = tmp_path_factory.mktemp("served") / "home"
-    home.mkdir()
-    for name in ("models", "index"):
-        (home / name).symlink_to(sample_home / name, target_is_directory=True)
+    home = home_sharing(tmp_path_factory.mktemp("served") / "home", sample_home, "models", "index")
     settings = load_settings(home=home)
     for seed, domain in enumerate(SAMPLE_DOMAINS, start=1):
         adapter = register_random_adapter(home, hf_base, domain, std=0.05, seed=seed)

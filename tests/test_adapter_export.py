@@ -24,17 +24,13 @@ from adapters.registry import AdapterVersion, Registry
 from assistant.config import load_settings
 from assistant.errors import UserError
 from assistant.models import resolve_gguf
-from tests.conftest import invoke, register_random_adapter
+from tests.conftest import home_sharing, invoke, register_random_adapter
 
 
 @pytest.fixture(scope="module")
 def export_home(tmp_path_factory: pytest.TempPathFactory, sample_home: Path) -> Path:
     """The sample index and models, with adapters of its own."""
-    home = tmp_path_factory.mktemp("export") / "home"
-    home.mkdir()
-    for name in ("models", "index"):
-        (home / name).symlink_to(sample_home / name, target_is_directory=True)
-    return home
+    return home_sharing(tmp_path_factory.mktemp("export") / "home", sample_home, "models", "index")
 
 
 @pytest.fixture(scope="module")

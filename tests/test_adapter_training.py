@@ -22,7 +22,7 @@ from adapters.train import Progress as TrainingProgress
 from assistant.config import Settings, load_settings
 from assistant.errors import UserError
 from assistant.runtime import Runtime
-from tests.conftest import SAMPLES, invoke
+from tests.conftest import SAMPLES, home_sharing, invoke
 
 SUPPORT_DATA = SAMPLES / "training" / "support.jsonl"
 
@@ -141,10 +141,7 @@ def test_training_stops_early_when_held_out_loss_stops_improving(
 
 def test_train_cli_on_the_real_default_model_registers_exports_and_serves(sample_home: Path, tmp_path: Path) -> None:
     """The whole loop on Gemma 3 270M: one optimizer step, a checked GGUF export, an answer with the adapter."""
-    home = tmp_path / "home"
-    home.mkdir()
-    for name in ("models", "index"):
-        (home / name).symlink_to(sample_home / name, target_is_directory=True)
+    home = home_sharing(tmp_path / "home", sample_home, "models", "index")
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(SUPPORT_DATA.read_text().splitlines()[:12]) + "\n")
     trained = invoke(

@@ -16,7 +16,7 @@ from assistant.prompts import drop_citations
 from assistant.runtime import Runtime
 from eval.results import RETRIEVAL, EvalResults
 from eval.stats import Estimate
-from tests.conftest import SAMPLES, invoke, make_card, run_cli
+from tests.conftest import SAMPLES, home_sharing, invoke, make_card, run_cli
 
 EVAL_SET = [
     {"question": "How do I factory reset the router?", "domain": "support", "gold_sources": ["factory-reset.md"],
@@ -35,10 +35,7 @@ def write_set(path: Path, items: list[dict[str, object]]) -> Path:
 
 def own_copy(served_home: Path, root: Path) -> Path:
     """The served home's index and models, with adapters of its own whose cards a test may change."""
-    home = root / "home"
-    home.mkdir()
-    for name in ("models", "index"):
-        (home / name).symlink_to((served_home / name).resolve(), target_is_directory=True)
+    home = home_sharing(root / "home", served_home, "models", "index")
     shutil.copytree(served_home / "adapters", home / "adapters")
     return home
 

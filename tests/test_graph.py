@@ -15,7 +15,7 @@ from assistant.prompts import NOT_COVERED, as_data, build_prompt, drop_citations
 from assistant.results import Passage, Route
 from assistant.runtime import Runtime
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, home_sharing
 
 CANARY = "PINEAPPLE CANARY"
 INJECTION = (
@@ -113,10 +113,7 @@ def test_a_user_only_reaches_their_domains(sample_home: Path) -> None:
 
 
 def test_follow_up_questions_lean_on_the_conversation(sample_home: Path, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    for name in ("models", "index"):
-        (home / name).symlink_to(sample_home / name, target_is_directory=True)
+    home = home_sharing(tmp_path / "home", sample_home, "models", "index")
     settings = load_settings(home=home, llm={"max_tokens": 16})
     first = Runtime(settings).ask("How do I factory reset the router?", thread="t1")
     alone = Runtime(settings).retrieve("How long does that take?")

@@ -14,7 +14,7 @@ from assistant.config import load_settings
 from assistant.errors import UserError
 from assistant.runtime import Runtime
 
-from .conftest import register_random_adapter, sample_questions
+from .conftest import home_sharing, register_random_adapter, sample_questions
 
 ADAPTERS = ("support@1", "policy@1", "none")
 
@@ -67,10 +67,7 @@ def test_an_explicit_adapter_chooses_its_domain(served_home: Path) -> None:
 def test_a_merged_domain_is_served_by_its_merged_gguf(
     served_home: Path, tmp_path: Path, hf_base: BaseCheckpoint
 ) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    for name in ("models", "index"):
-        (home / name).symlink_to(served_home / name, target_is_directory=True)
+    home = home_sharing(tmp_path / "home", served_home, "models", "index")
     settings = load_settings(home=home, llm={"max_tokens": 16, "merged_domains": ["policy"]})
     adapter = register_random_adapter(home, hf_base, "policy", std=0.05, seed=2)
     question = "Can I accept a gift card from a supplier?"

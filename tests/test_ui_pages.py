@@ -1,0 +1,176 @@
+"""Each page of the web app run by Streamlit's AppTest, on the real index, models and registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from adapters.base_model import BaseCheckpoint
+from adapters.registry import Registry
+from assistant.config import load_settings
+from assistant.runtime import Runtime
+from tests.conftest import SAMPLES, home_sharing, register_random_adapter
+from ui.transcripts import Transcripts
+
+PAGES = Path(__file__).resolve().parents[1] / "ui" / "pages"
+
+
+def page(name: str, home: Path, monkeypatch: pytest.MonkeyPatch, **query: str) -> AppTest:
+    monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    app = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=600)
+    app.query_params.update(query)
+    return app.run()
+
+
+def texts(elements: object) -> str:
+    return "\n".join(str(e.value) for e in elements)  # type: ignore[attr-defined]
+
+
+def labelled(elements: object, label: str, index: int = 0) -> object:
+    return [e for e in elements if e.label == label][index]  # type: ignore[attr-defined]
+
+
+def wait_for(app: AppTest, done: Callable[[AppTest], bool], seconds: float = 600) -> AppTest:
+    """A background job's page, rerun until ``done`` (AppTest does not fire the fragment's timer)."""
+    deadline = time.monotonic() + seconds
+    while not done(app.run()):
+        assert time.monotonic() < deadline, texts(app.markdown)
+        time.sleep(1)
+    return app
+
+
+def test_chat_answers_with_its_sources_and_a_reload_shows_the_thread(
+    sample_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = home_sharing(tmp_path / "home", sample_home, "models", "index")
+    chat = page("chat", home, monkeypatch)
+    assert not chat.exception
+    chat.chat_input[0].set_value("How do I factory reset the router?").run()
+    assert not chat.exception, chat.exception
+    user, assistant = chat.chat_message
+    assert user.markdown[0].value == "How do I factory reset the router?"
+    answer = assistant.markdown[0].value
+    assert answer and answer != "The documents do not cover this question."
+    badge = texts(assistant.markdown)
+    assert "support" in badge and "base model" in badge and "route confidence" in badge
+    sources = [e for e in assistant.expander]
+    assert any("factory-reset.md" in e.label and "score" in e.label for e in sources)
+    passage = sources[0].markdown[0].value.replace("\\", "")
+    stored = Transcripts(home / "ui.sqlite").turns(chat.query_params["thread"])
+    assert passage == stored[0].result.citations[0].text
+
+    reloaded = page("chat", home, monkeypatch, thread=chat.query_params["thread"])
+    user, assistant = reloaded.chat_message
+    assert assistant.markdown[0].value == answer
+    assert [e.label for e in assistant.expander] == [e.label for e in sources]
+    conversations = [b.label for b in reloaded.sidebar.button]
+    assert "How do I factory reset the router? (1)" in conversations
+
+
+def test_the_chat_shows_only_the_users_domains_and_says_where_the_user_came_from(
+    sample_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = home_sharing(tmp_path / "home", sample_home, "models", "index")
+    (home / "config.toml").write_text('[access]\nusers = { alice = ["support"], bob = ["policy"] }\n')
+    nobody = page("chat", home, monkeypatch)
+    assert "?user=NAME" in nobody.error[0].value and not nobody.chat_input
+    assert "Unknown user 'mallory'" in page("chat", home, monkeypatch, user="mallory").error[0].value
+    bob = page("chat", home, monkeypatch, user="bob")
+    assert labelled(bob.selectbox, "Domain").options == ["auto", "policy"]  # type: ignore[attr-defined]
+    assert "**bob**" in bob.sidebar.info[0].value and "no login" in bob.sidebar.info[0].value
+
+
+def test_documents_are_added_from_a_folder_with_per_file_errors_and_removed(
+    sample_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = home_sharing(tmp_path / "home", sample_home, "models")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "badges.md").write_text("# Badges\n\nVisitor badges are collected at the front desk before 9 am.\n")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7\nthis is not really a PDF")
+    app = page("documents", home, monkeypatch)
+    labelled(app.selectbox, "Domain").set_value("A new domain…").run()  # type: ignore[attr-defined]
+    labelled(app.text_input, "New domain name").set_value("handbook").run()  # type: ignore[attr-defined]
+    labelled(app.text_input, "Folder or file path").set_value(str(docs))  # type: ignore[attr-defined]
+    labelled(app.button, "Add to the index", 1).click().run()  # type: ignore[attr-defined]
+    assert "1 added" in app.success[0].value
+    assert "broken.pdf" in app.error[0].value and "was not added" in app.error[0].value
+    runtime = Runtime(load_settings(home=home))
+    assert [r.source for r in runtime.documents("handbook")] == ["badges.md"]
+
+    app = page("documents", home, monkeypatch)
+    labelled(app.selectbox, "Domain").set_value("handbook").run()  # type: ignore[attr-defined]
+    labelled(app.multiselect, "Remove documents").set_value(["badges.md"])  # type: ignore[attr-defined]
+    labelled(app.button, "Remove").click().run()  # type: ignore[attr-defined]
+    assert not app.exception, app.exception
+    assert "Removed 1 document(s)" in app.success[0].value
+    assert Runtime(load_settings(home=home)).known_domains() == []  # its last document went, and the domain
+
+
+def test_adapter_cards_activate_and_roll_back(
+    served_home: Path, hf_base: BaseCheckpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = home_sharing(tmp_path / "home", served_home, "models", "index")
+    shutil.copytree(served_home / "adapters", home / "adapters")
+    register_random_adapter(home, hf_base, "support", seed=7)  # support@2, active, not exported
+    registry = Registry(home / "adapters")
+    app = page("adapter_registry", home, monkeypatch)
+    assert not app.exception
+    headings = texts(app.markdown)
+    assert "**support@2** :green-badge[active]" in headings and "**support@1**" in headings
+    assert "Not exported" in texts(app.caption)
+    app.button(key="activate-support@1").click().run()
+    assert registry.active("support").name == "support@1"  # type: ignore[union-attr]
+    app.button(key="rollback-policy").click().run()
+    assert "no earlier active adapter" in app.error[0].value  # policy has had only one
+    app.button(key="rollback-support").click().run()
+    assert registry.active("support").name == "support@2"  # type: ignore[union-attr]
+
+
+def test_training_runs_in_the_background_with_live_progress(
+    sample_home: Path, tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = home_sharing(tmp_path / "home", sample_home, "models", "index")
+    (home / "config.toml").write_text(f'[training]\nbase_model = "{tiny_base}"\neval_steps = 2\n')
+    app = page("adapter_registry", home, monkeypatch)
+    labelled(app.selectbox, "Domain").set_value("support")  # type: ignore[attr-defined]
+    data = str(SAMPLES / "training" / "support.jsonl")
+    labelled(app.text_input, "…or its path on this machine").set_value(data)  # type: ignore[attr-defined]
+    eval_sets = "Eval sets whose questions must not be trained on (paths, comma-separated)"
+    labelled(app.text_input, eval_sets).set_value(str(SAMPLES / "eval.jsonl"))  # type: ignore[attr-defined]
+    labelled(app.number_input, "Max steps (0 = the config's epochs)").set_value(3)  # type: ignore[attr-defined]
+    labelled(app.checkbox, "Export for llama.cpp when trained").uncheck()  # type: ignore[attr-defined]
+    labelled(app.button, "Start training").click().run()  # type: ignore[attr-defined]
+    assert "Training support" in texts(app.markdown) and not app.error
+    wait_for(app, lambda a: bool(a.success) or bool(a.error))
+    assert not app.error, app.error[0].value
+    assert "support@1 is trained and registered." in app.success[0].value
+    assert app.get("vega_lite_chart")  # the loss curve
+    assert "**support@1** :green-badge[active]" in texts(app.markdown)
+
+
+def test_an_eval_run_is_charted_and_each_question_drills_down(
+    sample_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = home_sharing(tmp_path / "home", sample_home, "models", "index")
+    app = page("evaluation", home, monkeypatch)
+    labelled(app.text_input, "…or its path on this machine").set_value(str(SAMPLES / "eval.jsonl"))  # type: ignore[attr-defined]
+    labelled(app.multiselect, "Arms").set_value(["rag"])  # type: ignore[attr-defined]
+    labelled(app.number_input, "Only the first N questions (0 = all)").set_value(2)  # type: ignore[attr-defined]
+    labelled(app.button, "Run").click().run()  # type: ignore[attr-defined]
+    wait_for(app, lambda a: bool(a.success) or bool(a.error))
+    assert "Done: reports in" in app.success[0].value, texts(app.error)
+    assert "2 questions" in texts(app.caption)
+    captions = [image.proto.imgs[0].caption for image in app.get("image")]
+    assert captions[0].startswith("Each arm's mean")  # the same charts as the HTML report
+    labelled(app.selectbox, "Question").set_value(1).run()  # type: ignore[attr-defined]
+    drilled = texts(app.markdown)
+    second = json.loads((SAMPLES / "eval.jsonl").read_text().splitlines()[1])
+    assert f"**Gold:** {', '.join(second['gold_sources'])}" in drilled
+    assert "**rag**" in drilled and app.dataframe  # the arm's answer and its scores

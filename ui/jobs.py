@@ -1,0 +1,85 @@
+"""Long work (training an adapter, running an eval set) on a background thread, watched by the pages.
+
+A Streamlit script reruns on every click, so work that outlives a rerun lives here, in one board per
+server; a page only reads a job's progress. One job of a kind runs at a time: two trainings at once
+would only halve each other's speed on the same cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from assistant.errors import UserError
+
+log = logging.getLogger(__name__)
+
+JobStatus = Literal["running", "done", "failed"]
+
+
+@dataclass
+class Job:
+    kind: str  # "train" or "eval"
+    title: str
+    started_at: float = field(default_factory=time.time)
+    status: JobStatus = "running"
+    done: int = 0
+    total: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)  # e.g. step and loss, for a chart
+    notices: list[str] = field(default_factory=list)
+    result: Any = None
+    error: str | None = None
+    finished_at: float | None = None
+
+    def advance(self, done: int, total: int | None, **figures: float | None) -> None:
+        self.done, self.total = done, total
+        recorded = {name: value for name, value in figures.items() if value is not None}
+        if recorded:
+            self.history.append({"step": float(done), **recorded})
+
+    def notice(self, text: str) -> None:
+        self.notices.append(text)
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at or time.time()) - self.started_at
+
+
+class JobBoard:
+    def __init__(self) -> None:
+        self._jobs: list[Job] = []
+        self._lock = threading.Lock()
+
+    def start(self, kind: str, title: str, work: Callable[[Job], Any]) -> Job:
+        """Run ``work(job)`` on a thread; its return value becomes ``job.result``."""
+        with self._lock:
+            running = self.running(kind)
+            if running is not None:
+                raise UserError(f"{running.title} is still running; start this one when it is done")
+            job = Job(kind, title)
+            self._jobs.append(job)
+        threading.Thread(target=self._run, args=(job, work), name=f"job-{kind}", daemon=True).start()
+        return job
+
+    def running(self, kind: str) -> Job | None:
+        return next((job for job in self._jobs if job.kind == kind and job.status == "running"), None)
+
+    def latest(self, kind: str) -> Job | None:
+        return next((job for job in reversed(self._jobs) if job.kind == kind), None)
+
+    @staticmethod
+    def _run(job: Job, work: Callable[[Job], Any]) -> None:
+        try:
+            job.result = work(job)
+            job.status = "done"
+        except UserError as err:  # a problem with the input, said plainly
+            job.error, job.status = str(err), "failed"
+        except Exception as err:  # a bug: keep the traceback in the server log
+            log.exception("%s failed", job.title)
+            job.error, job.status = f"{type(err).__name__}: {err}", "failed"
+        finally:
+            job.finished_at = time.time()

@@ -1,0 +1,117 @@
+"""Documents: add files to a domain (upload or a folder on this machine), see what is indexed, remove it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+from ingest.documents import SUPPORTED_SUFFIXES
+from ingest.pipeline import IngestSummary
+from ingest.store import check_domain_name
+from ui.session import Session, errors_shown, start_page
+
+session = start_page("Documents")
+runtime = session.runtime
+
+
+def choose_domain(session: Session) -> str | None:
+    allowed = session.manageable_domains()
+    if allowed is not None:
+        return st.selectbox("Domain", allowed)
+    known = runtime.known_domains()
+    choice = st.selectbox("Domain", [*known, "A new domain…"])
+    if choice != "A new domain…":
+        return choice
+    return st.text_input("New domain name", placeholder="e.g. support") or None
+
+
+def save_uploads(files: Sequence[UploadedFile], domain: str) -> list[Path]:
+    """Kept under the data home: re-ingesting the same upload then finds it unchanged."""
+    folder = session.settings.uploads_dir / check_domain_name(domain)
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for file in files:
+        path = folder / Path(file.name).name  # a name, never a path out of the folder
+        path.write_bytes(file.getvalue())
+        saved.append(path)
+    return saved
+
+
+def ingest(paths: list[Path], domain: str) -> IngestSummary:
+    bar = st.progress(0.0, text="Reading the documents…")
+
+    def on_progress(done: int, total: int, chunks: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{done}/{total} files · {chunks} chunks")
+
+    summary = runtime.ingest(paths, domain, on_progress=on_progress)
+    bar.empty()
+    return summary
+
+
+def show_summary(summary: IngestSummary) -> None:
+    st.success(
+        f"**{summary.domain}**: {summary.files_added} added · {summary.files_updated} updated · "
+        f"{summary.files_unchanged} unchanged · {summary.chunks_added} chunks in {summary.seconds:.1f} s"
+    )
+    for failure in summary.files_failed:
+        st.error(f"**{Path(failure['path']).name}** was not added: {failure['error']}")
+
+
+def add_documents(domain: str) -> None:
+    upload, folder = st.tabs(["Upload files", "A folder on this machine"])
+    with upload, st.form("upload", clear_on_submit=True):
+        files = st.file_uploader(
+            "Documents", type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES), accept_multiple_files=True
+        )
+        if st.form_submit_button("Add to the index", type="primary") and files:
+            show_summary(ingest(save_uploads(files, domain), domain))
+    with folder, st.form("folder"):
+        path = st.text_input("Folder or file path", placeholder="/data/handbook")
+        if st.form_submit_button("Add to the index") and path:
+            target = Path(path).expanduser()
+            if not target.exists():
+                st.error(f"{target} does not exist on the server's machine.")
+            else:
+                show_summary(ingest([target], domain))
+
+
+def indexed(domain: str) -> None:
+    stats = runtime.domain_stats()
+    allowed = session.manageable_domains()
+    shown = [row for row in stats if allowed is None or row["domain"] in allowed]
+    if shown:
+        st.dataframe(shown, hide_index=True)
+    if domain not in runtime.known_domains():
+        st.caption(f"Nothing is indexed in {domain} yet.")
+        return
+    records = runtime.documents(domain)
+    st.subheader(f"In {domain}")
+    st.dataframe(
+        [
+            {"source": r.source, "title": r.title, "chunks": len(r.chunk_ids), "ingested (UTC)": r.ingested_at}
+            for r in records
+        ],
+        hide_index=True,
+    )
+    with st.form("remove"):
+        names = st.multiselect("Remove documents", [r.source for r in records])
+        if st.form_submit_button("Remove") and names:
+            removed = runtime.remove_documents(domain, names)
+            st.session_state["removed"] = (
+                f"Removed {removed['files_removed']} document(s), {removed['chunks_removed']} chunks."
+            )
+            st.rerun()  # list what is left
+
+
+with errors_shown():
+    if message := st.session_state.pop("removed", None):
+        st.success(message)  # from the run before this one, which removed documents
+    domain = choose_domain(session)
+    if domain:
+        check_domain_name(domain)
+        add_documents(domain)
+        st.divider()
+        indexed(domain)

@@ -1,0 +1,110 @@
+"""What every page shares: the server's one runtime (models loaded once), the transcripts, the job
+board, and who is asking.
+
+Settings come from the environment `assistant ui` sets (ASSISTANT_HOME, ASSISTANT_CONFIG_FILE), so
+the app serves the same data home and config as the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from assistant.config import Settings, load_settings
+from assistant.errors import UserError
+from assistant.runtime import Runtime
+from ui.jobs import JobBoard
+from ui.transcripts import Transcripts
+
+
+@st.cache_resource(show_spinner="Loading the models…")
+def _runtime(home: Path, config_file: Path | None) -> Runtime:
+    return Runtime(load_settings(home=home, config_file=config_file))
+
+
+@st.cache_resource
+def _transcripts(path: Path) -> Transcripts:
+    return Transcripts(path)
+
+
+@st.cache_resource
+def _jobs(home: Path) -> JobBoard:
+    return JobBoard()
+
+
+@dataclass(frozen=True)
+class Session:
+    runtime: Runtime
+    user: str | None  # None: no users are configured, so this is a single-user install
+    transcripts: Transcripts
+    jobs: JobBoard
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    def manageable_domains(self) -> list[str] | None:
+        """The domains this user may add documents and adapters to; None = any (no access control)."""
+        access = self.settings.access
+        return list(access.users[self.user]) if access.users and self.user else None
+
+
+def start_page(title: str) -> Session:
+    """Load (once) what the page needs, and say who is asking; a bad config or user stops the page."""
+    st.title(title)
+    try:
+        settings = load_settings()
+    except UserError as err:
+        st.error(f"The configuration cannot be used: {err}")
+        st.stop()
+    runtime = _runtime(settings.home, settings.config_file)
+    if failed := st.session_state.pop("failed_action", None):
+        st.error(failed)
+    user = _current_user(runtime.settings)
+    return Session(runtime, user, _transcripts(runtime.settings.ui_db), _jobs(runtime.settings.home))
+
+
+def _current_user(settings: Settings) -> str | None:
+    access = settings.access
+    if not access.users:
+        st.sidebar.caption("Single-user install (no `access.users` in the config): every domain is visible.")
+        return None
+    from_address = st.query_params.get("user")
+    user = from_address or access.default_user
+    if user is None:
+        st.error("Say who you are: add `?user=NAME` to the address. The config's `access.users` lists the users.")
+        st.stop()
+    if user not in access.users:
+        st.error(f"Unknown user {user!r}: the config's `access.users` lists who may use the assistant.")
+        st.stop()
+    source = "the address (`?user=`)" if from_address else "the config (`access.default_user`)"
+    st.sidebar.info(
+        f"You are **{user}**, taken from {source}. There is no login yet: the domains you see follow the "
+        "config's access list, but anyone who reaches this server can pick a user."
+    )
+    return user
+
+
+def run_action(action: Callable[..., object], *args: object) -> None:
+    """A button's ``on_click``: it runs before the page is drawn again, so the page shows what it did. A problem
+    with it is kept for that page to show."""
+    try:
+        action(*args)
+    except UserError as err:
+        st.session_state["failed_action"] = str(err)
+
+
+@contextmanager
+def errors_shown() -> Iterator[None]:
+    """A problem with the input is one line on the page; anything else shows its traceback there. (Streamlit's
+    own rerun and stop signals are BaseExceptions and pass through.)"""
+    try:
+        yield
+    except UserError as err:
+        st.error(str(err))
+    except Exception as err:
+        st.exception(err)
