@@ -7,7 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= How do I factory reset the router?
 
-.PHONY: install demo test lint adapters
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install demo test lint adapters ui
 
 install: $(STAMP)
 
@@ -29,8 +32,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The browser tests drive Debian's Chromium (never a browser that Playwright downloads).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: lint $(CHROMIUM)
 	$(BIN)/pytest
+
+# The web app on http://127.0.0.1:8501, on the data home `make demo` filled.
+ui: install
+	$(BIN)/assistant ui
 
 # Train and export the sample domains' adapters (30-60 min per domain on 2 CPU cores).
 adapters: install

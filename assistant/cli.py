@@ -177,6 +177,7 @@ def ui(
         "server.headless": "true",
         "server.fileWatcherType": "none",
         "browser.gatherUsageStats": "false",
+        "client.toolbarMode": "viewer",  # no developer menu or deploy button for domain users
     }
     options = [f"--{name}={value}" for name, value in streamlit_options.items()]
     stderr.print(f"serving {settings.home} on http://127.0.0.1:{port} (Ctrl-C stops it)")

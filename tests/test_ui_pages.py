@@ -18,12 +18,12 @@ from assistant.runtime import Runtime
 from tests.conftest import SAMPLES, home_sharing, register_random_adapter
 from ui.transcripts import Transcripts
 
-PAGES = Path(__file__).resolve().parents[1] / "ui" / "pages"
+SCREENS = Path(__file__).resolve().parents[1] / "ui" / "screens"
 
 
 def page(name: str, home: Path, monkeypatch: pytest.MonkeyPatch, **query: str) -> AppTest:
     monkeypatch.setenv("ASSISTANT_HOME", str(home))
-    app = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=600)
+    app = AppTest.from_file(str(SCREENS / f"{name}.py"), default_timeout=600)
     app.query_params.update(query)
     return app.run()
 

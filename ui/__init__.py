@@ -1,1 +1,1 @@
-"""The Streamlit web app (`assistant ui`): app.py is the entry, pages/ one page each, the rest shared."""
+"""The Streamlit web app (`assistant ui`): app.py is the entry, screens/ one page each, the rest shared."""

@@ -11,6 +11,7 @@ from assistant.config import Settings
 from assistant.results import AnswerResult, Citation
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$])")
+_HEADING = re.compile(r"^([ \t]*)#", re.MULTILINE)
 
 
 def show_answer(result: AnswerResult, settings: Settings) -> None:
@@ -60,7 +61,7 @@ def show_sources(result: AnswerResult) -> None:
     st.markdown(f"**{heading}**")
     for citation in result.citations:
         with st.expander(source_label(citation)):
-            st.markdown(escape_markdown(citation.text))
+            st.markdown(as_quoted(citation.text))
 
 
 def source_label(citation: Citation) -> str:
@@ -70,6 +71,11 @@ def source_label(citation: Citation) -> str:
     if citation.page is not None:
         where.append(f"page {citation.page}")
     return f"[{citation.n}] {' · '.join(where)} — score {citation.score:.2f}"
+
+
+def as_quoted(passage: str) -> str:
+    """A passage keeps its emphasis and lists, but a heading in it stays text: it is a quote, not the page's."""
+    return _HEADING.sub(r"\1\\#", passage)
 
 
 def escape_markdown(text: str) -> str:

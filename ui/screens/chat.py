@@ -74,6 +74,8 @@ def rate(turn: StoredTurn) -> None:
 
 
 def streaming_into(area: DeltaGenerator) -> Callable[[str], None]:
+    """Each token as it comes, behind a cursor; until the first one, what is happening."""
+    area.caption("Searching the documents…")
     pieces: list[str] = []
 
     def on_token(piece: str) -> None:
@@ -89,15 +91,10 @@ def answer(question: str, thread: str, domain: str, adapter: str, compare: bool)
         st.markdown(question)
     with st.chat_message("assistant"):
         left, right = st.columns(2) if compare else (st.container(), None)
-        with st.spinner("Searching the documents…"):
-            result = runtime.ask(
-                question,
-                domain=domain,
-                adapter=adapter,
-                user=session.user,
-                thread=thread,
-                on_token=streaming_into(left.empty()),
-            )
+        on_token = streaming_into(left.empty())
+        result = runtime.ask(
+            question, domain=domain, adapter=adapter, user=session.user, thread=thread, on_token=on_token
+        )
         compared = compare_with_base(result, right) if right is not None else None
     session.transcripts.add_turn(thread, session.user, result, compared)
 

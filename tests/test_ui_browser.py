@@ -1,0 +1,223 @@
+"""The web app in a real browser: `assistant ui` serving on 127.0.0.1, Debian's Chromium driven by Playwright,
+the real index and the real Gemma. Screenshots (and the time to first token seen in the browser) are saved
+under test-artifacts/ui/ for a person to look at."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from tests.conftest import BIN, REPO, home_sharing
+from ui.transcripts import Transcripts
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts" / "ui"
+# Chromium on a machine with no route out: no background calls home, no sandbox (root in CI), no GPU.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ANSWER_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def browser_home(tmp_path_factory: pytest.TempPathFactory, served_home: Path) -> Path:
+    """The sample corpus in an index of its own (the tests upload to it); support has an adapter, policy none."""
+    home = home_sharing(tmp_path_factory.mktemp("browser") / "home", served_home, "models")
+    shutil.copytree((served_home / "index").resolve(), home / "index")
+    shutil.copytree(served_home / "adapters" / "support", home / "adapters" / "support")
+    return home
+
+
+@pytest.fixture(scope="module")
+def app_url(browser_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [str(BIN / "assistant"), "ui", "--port", str(port), "--home", str(browser_home)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the streamlit child stops with it
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, server)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "assistant ui exited before serving"
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not come up")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():  # fail, not skip: a skipped browser test would hide a missing install step
+        pytest.fail("the browser tests need Debian's chromium: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 2400})  # tall: the app scrolls inside
+    page = context.new_page()
+    page.set_default_timeout(ANSWER_TIMEOUT_S * 1000)
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+    context.close()
+
+
+@dataclass
+class Answered:
+    message: Locator  # the assistant's message, as drawn once the answer is complete
+    first_token_s: float  # from pressing Enter to the first streamed token on screen
+    partial_texts: int  # distinct texts seen while it streamed
+
+
+def ask(page: Page, question: str, streaming_shot: str | None = None) -> Answered:
+    main = page.get_by_test_id("stMainBlockContainer")
+    finished = main.get_by_test_id("stFeedback")  # the thumbs are drawn under an answer once it is complete
+    before = finished.count()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    started = time.perf_counter()
+    box.press("Enter")
+    first_token_s, partials = None, set()
+    deadline = started + ANSWER_TIMEOUT_S
+    while finished.count() == before:
+        assert time.perf_counter() < deadline, f"no answer to {question!r}"
+        # read in one go, without waiting: the streaming text is replaced when the answer is complete
+        streaming = main.get_by_test_id("stChatMessageContent").evaluate_all(
+            "contents => contents.map(c => c.innerText).filter(text => text.includes('▌'))"
+        )
+        if streaming:
+            first_token_s = first_token_s or time.perf_counter() - started
+            partials.add(streaming[-1])
+            if streaming_shot and len(partials) == 5:
+                page.screenshot(path=ARTIFACTS / f"{streaming_shot}.png")
+        time.sleep(0.05)
+    assert first_token_s is not None, "the answer appeared without streaming"
+    message = main.get_by_test_id("stChatMessage").filter(has=page.get_by_test_id("stChatMessageAvatarAssistant"))
+    _record_first_token(question, first_token_s)
+    return Answered(message.nth(before), round(first_token_s, 2), len(partials))
+
+
+def _record_first_token(question: str, seconds: float) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with (ARTIFACTS / "first_token.jsonl").open("a") as out:
+        out.write(json.dumps({"question": question, "first_token_s": round(seconds, 2)}) + "\n")
+
+
+def snapshot(locator: Locator, name: str) -> None:
+    """A picture of one element, whole: the page scrolls inside the app, so a page screenshot may cut it."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    locator.screenshot(path=ARTIFACTS / f"{name}.png")
+
+
+def open_source(message: Locator, source: str) -> str:
+    """Expand the message's citation of ``source``; the passage text it shows."""
+    expander = message.get_by_test_id("stExpander").filter(has_text=source).first
+    expander.locator("summary").click()
+    details = expander.get_by_test_id("stExpanderDetails")
+    expect(details).to_be_visible()
+    return details.inner_text()
+
+
+def test_an_answer_streams_and_its_citation_opens_on_the_passage(page: Page, app_url: str) -> None:
+    page.goto(app_url)  # the chat is the default page, at the root
+    answered = ask(page, "How many days are invoices kept?", streaming_shot="answer-while-streaming")
+    assert answered.partial_texts >= 3  # tokens arrived one after another, not as one block
+    badge = answered.message.inner_text()
+    assert "policy" in badge and "base model" in badge and "route confidence" in badge
+    passage = open_source(answered.message, "data-retention.html")
+    assert "invoice" in passage.lower() and len(passage) > 80
+    snapshot(answered.message, "answer-with-open-citation")
+
+
+def test_an_uploaded_document_is_answered_from_and_cited(page: Page, app_url: str, tmp_path: Path) -> None:
+    document = tmp_path / "visitor-badges.md"
+    document.write_text(
+        "# Visitor badges\n\nEvery visitor collects a paper badge from the front desk on arrival. Visitor "
+        "badges are collected back at the front desk before 6 pm, and a lost visitor badge costs its host "
+        "a 25 euro replacement fee.\n"
+    )
+    page.goto(f"{app_url}/documents")
+    page.locator("input[type=file]").set_input_files(document)
+    page.get_by_role("button", name="Add to the index").first.click()
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("1 added")
+    expect(page.get_by_test_id("stDataFrame").last).to_be_visible()
+
+    page.goto(app_url)  # the chat is the default page, at the root
+    answered = ask(page, "What does a lost visitor badge cost?")
+    assert "visitor-badges.md" in answered.message.inner_text()
+    assert "25 euro" in open_source(answered.message, "visitor-badges.md")
+    snapshot(answered.message, "answer-from-uploaded-document")
+
+
+def test_compare_shows_the_adapter_and_the_base_model_side_by_side(page: Page, app_url: str) -> None:
+    page.goto(app_url)  # the chat is the default page, at the root
+    page.get_by_text("Compare with the base model").click()
+    answered = ask(page, "How do I factory reset the router?")
+    columns = answered.message.get_by_test_id("stColumn")
+    expect(columns).to_have_count(2)
+    expect(columns.first).to_contain_text("With adapter support@1")
+    expect(columns.last).to_contain_text("Base model")
+    for column in (columns.first, columns.last):
+        assert column.get_by_test_id("stExpander").count() >= 1  # each answer with its own sources
+    adapted, base = (c.get_by_test_id("stMarkdownContainer").nth(1).inner_text() for c in (columns.first, columns.last))
+    assert adapted and base and adapted != base
+    snapshot(answered.message, "compare-adapter-and-base")
+
+
+def test_an_earlier_turns_sources_stay_after_a_second_question(page: Page, app_url: str, browser_home: Path) -> None:
+    page.goto(app_url)  # the chat is the default page, at the root
+    first = ask(page, "Can I accept a gift card from a supplier?")
+    ask(page, "How many days of remote work are allowed per week?")
+    earlier = first.message
+    passage = open_source(earlier, "gifts-and-hospitality.md")
+    assert "gift" in passage.lower()
+    snapshot(page.get_by_test_id("stMainBlockContainer"), "two-turns-earlier-sources-open")
+    earlier.get_by_test_id("stFeedbackButton").first.click()  # thumbs up on the first turn
+    thread = page.url.split("thread=")[1]
+    deadline = time.monotonic() + 30
+    while not Transcripts(browser_home / "ui.sqlite").rated():
+        assert time.monotonic() < deadline, "the rating was not stored"
+        time.sleep(0.2)
+    (rated,) = Transcripts(browser_home / "ui.sqlite").rated()
+    assert (rated.thread, rated.position, rated.rating) == (thread, 0, "up")
