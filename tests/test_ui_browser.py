@@ -129,7 +129,7 @@ def ask(page: Page, question: str, streaming_shot: str | None = None) -> Answere
         if streaming:
             first_token_s = first_token_s or time.perf_counter() - started
             partials.add(streaming[-1])
-            if streaming_shot and len(partials) == 5:
+            if streaming_shot and len(partials) == 2:  # mid-answer, the cursor showing
                 page.screenshot(path=ARTIFACTS / f"{streaming_shot}.png")
         time.sleep(0.05)
     assert first_token_s is not None, "the answer appeared without streaming"
