@@ -85,6 +85,12 @@ def test_the_chat_shows_only_the_users_domains_and_says_where_the_user_came_from
     assert labelled(bob.selectbox, "Domain").options == ["auto", "policy"]  # type: ignore[attr-defined]
     assert "**bob**" in bob.sidebar.info[0].value and "no login" in bob.sidebar.info[0].value
 
+    alice = page("chat", home, monkeypatch, user="alice")
+    alice.chat_input[0].set_value("How do I factory reset the router?").run()
+    assert "support" in texts(alice.chat_message[1].markdown)
+    snooping = page("chat", home, monkeypatch, user="bob", thread=alice.query_params["thread"])
+    assert "another user's" in snooping.error[0].value and not snooping.chat_message
+
 
 def test_documents_are_added_from_a_folder_with_per_file_errors_and_removed(
     sample_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -127,6 +127,9 @@ with errors_shown():
     domain, adapter, compare = sidebar(session)
     feedback_downloads(session)
     turns = session.transcripts.turns(thread)
+    if any(turn.user != session.user for turn in turns):  # the address names another user's conversation
+        st.error("This conversation is another user's. Start a new one from the sidebar.")
+        st.stop()
     if not turns:
         st.caption("Answers come from your indexed documents and cite them; open a source to read the passage.")
     for turn in turns:
