@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from assistant.config import Settings, load_settings
 from assistant.errors import UserError
@@ -87,6 +88,21 @@ def _current_user(settings: Settings) -> str | None:
         "config's access list, but anyone who reaches this server can pick a user."
     )
     return user
+
+
+def keep_upload(file: UploadedFile, folder: Path) -> Path:
+    """An uploaded file saved in ``folder`` under its bare name: a name, never a path out of the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(file.name).name
+    path.write_bytes(file.getvalue())
+    return path
+
+
+def upload_or_path(upload: UploadedFile | None, typed: str, folder: Path) -> Path | None:
+    """The file a form was given: an upload (kept in ``folder``), else a path typed on the server's machine."""
+    if upload is not None:
+        return keep_upload(upload, folder)
+    return Path(typed).expanduser() if typed else None
 
 
 def run_action(action: Callable[..., object], *args: object) -> None:

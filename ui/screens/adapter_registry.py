@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
@@ -13,7 +12,7 @@ from adapters.registry import AdapterVersion
 from adapters.train import Progress
 from ui.job_view import watch_job
 from ui.jobs import Job
-from ui.session import Session, errors_shown, run_action, start_page
+from ui.session import Session, errors_shown, run_action, start_page, upload_or_path
 
 session = start_page("Adapters")
 runtime = session.runtime
@@ -64,7 +63,7 @@ def training_form(session: Session, choices: list[str]) -> None:
         max_steps = st.number_input("Max steps (0 = the config's epochs)", min_value=0, value=0)
         export = st.checkbox("Export for llama.cpp when trained", value=True)
         if st.form_submit_button("Start training", type="primary"):
-            data = save_training_data(upload, domain) if upload else Path(path).expanduser() if path else None
+            data = upload_or_path(upload, path, session.settings.uploads_dir / "training" / domain)
             if data is None:
                 st.error("Give the training data: upload a JSONL file or type its path.")
                 return
@@ -73,13 +72,6 @@ def training_form(session: Session, choices: list[str]) -> None:
                 "train", f"Training {domain}", lambda job: train(job, domain, data, checked, max_steps or None, export)
             )
             st.rerun()
-
-
-def save_training_data(upload: Any, domain: str) -> Path:
-    path = session.settings.uploads_dir / "training" / f"{domain}-{Path(upload.name).name}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(upload.getvalue())
-    return path
 
 
 def train(job: Job, domain: str, data: Path, eval_sets: list[Path], max_steps: int | None, export: bool) -> str:

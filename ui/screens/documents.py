@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from ingest.documents import SUPPORTED_SUFFIXES
 from ingest.pipeline import IngestSummary
 from ingest.store import check_domain_name
-from ui.session import Session, errors_shown, start_page
+from ui.session import Session, errors_shown, keep_upload, start_page
 
 session = start_page("Documents")
 runtime = session.runtime
@@ -26,18 +24,6 @@ def choose_domain(session: Session) -> str | None:
     if choice != "A new domain…":
         return choice
     return st.text_input("New domain name", placeholder="e.g. support") or None
-
-
-def save_uploads(files: Sequence[UploadedFile], domain: str) -> list[Path]:
-    """Kept under the data home: re-ingesting the same upload then finds it unchanged."""
-    folder = session.settings.uploads_dir / check_domain_name(domain)
-    folder.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for file in files:
-        path = folder / Path(file.name).name  # a name, never a path out of the folder
-        path.write_bytes(file.getvalue())
-        saved.append(path)
-    return saved
 
 
 def ingest(paths: list[Path], domain: str) -> IngestSummary:
@@ -67,7 +53,8 @@ def add_documents(domain: str) -> None:
             "Documents", type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES), accept_multiple_files=True
         )
         if st.form_submit_button("Add to the index", type="primary") and files:
-            show_summary(ingest(save_uploads(files, domain), domain))
+            kept_in = session.settings.uploads_dir / domain  # a file uploaded again is then found unchanged
+            show_summary(ingest([keep_upload(file, kept_in) for file in files], domain))
     with folder, st.form("folder"):
         path = st.text_input("Folder or file path", placeholder="/data/handbook")
         if st.form_submit_button("Add to the index") and path:

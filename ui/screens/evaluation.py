@@ -15,7 +15,7 @@ from eval.report import charts, scored_answer_metrics, write_reports
 from eval.results import RETRIEVAL, EvalResults, QuestionResult
 from ui.job_view import watch_job
 from ui.jobs import Job
-from ui.session import Session, errors_shown, start_page
+from ui.session import Session, errors_shown, start_page, upload_or_path
 
 session = start_page("Evaluation")
 runtime = session.runtime
@@ -32,7 +32,7 @@ def run_form(session: Session) -> None:
         record = st.checkbox("Write each adapter's headline figures into its card", value=True)
         if st.form_submit_button("Run", type="primary"):
             out = runs_dir / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            set_path = save_upload(upload, out) if upload else Path(path).expanduser() if path else None
+            set_path = upload_or_path(upload, path, out)
             if set_path is None or not arms:
                 st.error("Give an eval set (upload or path) and at least one arm.")
                 return
@@ -42,13 +42,6 @@ def run_form(session: Session) -> None:
                 lambda job: evaluate(job, set_path, arms, limit or None, out, record),
             )
             st.rerun()
-
-
-def save_upload(upload: object, out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / Path(upload.name).name  # type: ignore[attr-defined]
-    path.write_bytes(upload.getvalue())  # type: ignore[attr-defined]
-    return path
 
 
 def evaluate(job: Job, set_path: Path, arms: list[str], limit: int | None, out: Path, record: bool) -> Path:
