@@ -1,11 +1,13 @@
-"""Files → ``Document``: plain text split into blocks that carry their heading path.
+"""Files → ``Document``: plain text split into blocks that carry their heading path, and a summary.
 
 Every format is reduced to the same shape so that one chunker serves them all.
-HTML goes through trafilatura (main content only, no navigation or footers) and
-comes out as Markdown, whose headings then give the section path. PDF pages
-(pypdf) become one block each with their page number; DOCX heading styles
-(python-docx) become Markdown headings. The format is sniffed from the content
-as well as the suffix, so a mislabelled file is read for what it is.
+HTML becomes Markdown (``html_text``: trafilatura's main content, or the whole
+main region when trafilatura kept too little), whose headings then give the
+section path. PDF pages (pypdf) become one block each with their page number;
+DOCX heading styles (python-docx) become Markdown headings. The format is
+sniffed from the content as well as the suffix, so a mislabelled file is read
+for what it is. The summary is the sentence that says what the document is
+for: a man page's NAME line, the page's meta description, or its first prose.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import UserError
+from ingest.html_text import HTMLError, html_to_markdown
 
 TEXT_SUFFIXES = {".txt", ".text", ".rst", ".log"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -47,6 +50,7 @@ class Document:
     path: Path
     title: str
     blocks: list[Block] = field(default_factory=list)
+    summary: str = ""  # what the document is for, in a sentence: chunks far from its top are embedded with it
 
 
 class DocumentError(UserError):
@@ -93,29 +97,29 @@ def _loader_for(path: Path, text: str) -> Callable[[Path, str], Document]:
 
 def _load_text(path: Path, text: str) -> Document:
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), path.stem)
-    return Document(path, title=first_line[:200], blocks=[Block(text)])
+    blocks = [Block(text)]
+    return Document(path, title=first_line[:200], blocks=blocks, summary=_first_sentence(blocks))
 
 
 def _load_markdown(path: Path, text: str) -> Document:
     blocks = markdown_blocks(text)
     title = next((b.section.split(" > ")[0] for b in blocks if b.section), path.stem)
-    return Document(path, title=title, blocks=blocks)
+    return Document(path, title=title, blocks=blocks, summary=_first_sentence(blocks))
 
 
 def _load_html(path: Path, text: str) -> Document:
-    import trafilatura
-
-    markdown = trafilatura.extract(
-        text, output_format="markdown", include_tables=True, include_formatting=True, favor_recall=True
-    )
-    if not markdown:
+    try:
+        markdown, description = html_to_markdown(text)
+    except HTMLError as err:
+        raise DocumentError(f"unreadable HTML: {err}") from None
+    blocks = markdown_blocks(unescape_markdown(markdown))
+    if not blocks:
         raise DocumentError("no main content found in the HTML")
-    blocks = markdown_blocks(markdown)
     title = _html_title(text) or next((b.section.split(" > ")[0] for b in blocks if b.section), path.stem)
     if not blocks[0].section.startswith(title):
         # trafilatura drops the <h1> it used as the title; put it back at the top of the path.
         blocks = [Block(b.text, f"{title} > {b.section}" if b.section else title) for b in blocks]
-    return Document(path, title=title, blocks=blocks)
+    return Document(path, title=title, blocks=blocks, summary=_clip(description) or _first_sentence(blocks))
 
 
 def _load_pdf(path: Path, raw: bytes) -> Document:
@@ -158,7 +162,7 @@ def _load_docx(path: Path, raw: bytes) -> Document:
     title = (word.core_properties.title or "").strip() or next(
         (b.section.split(" > ")[0] for b in blocks if b.section), path.stem
     )
-    return Document(path, title=title, blocks=blocks)
+    return Document(path, title=title, blocks=blocks, summary=_first_sentence(blocks))
 
 
 def _heading_level(style: str) -> int:
@@ -204,5 +208,46 @@ def markdown_blocks(text: str) -> list[Block]:
     return blocks
 
 
+_MAN_NAME = re.compile(r"^\W*NAME\W*\n+((?:[ \t]+\S.*\n?)+)", re.MULTILINE)  # "**NAME**" and its indented line
+_CODE_CHARACTERS = re.compile(r"[\[\]<>{}|=]")
+_SUMMARY_WORDS = 40
+
+
+def _first_sentence(blocks: list[Block]) -> str:
+    """A man page's NAME line ("anvil - session count and rate control"), else the first paragraph of prose:
+    the sentence that says what the document is for, which the chunks of its option lists never repeat."""
+    text = "\n\n".join(block.text for block in blocks[:5])
+    if name := _MAN_NAME.search(text):
+        return _clip(name.group(1))
+    return next((_clip(p) for p in re.split(r"\n\s*\n", text) if _is_prose(p)), "")
+
+
+def _is_prose(paragraph: str) -> bool:
+    """A sentence or more of running text: not a synopsis, a list, a table or code."""
+    text = paragraph.strip()
+    return (
+        len(text.split()) >= 6
+        and text.endswith((".", ":"))
+        and not text.startswith(("```", "|", "- ", "* ", "    "))
+        and len(_CODE_CHARACTERS.findall(text)) <= len(text) / 50
+    )
+
+
+def _clip(text: str) -> str:
+    words = re.sub(r"[*`]", "", text).split()
+    return " ".join(words[:_SUMMARY_WORDS]) + (" …" if len(words) > _SUMMARY_WORDS else "")
+
+
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
+
+
+def unescape_markdown(text: str) -> str:
+    """Drop the backslashes trafilatura puts before punctuation (``\\[``, ``\\<``): noise to the embedder,
+    to BM25 and to a reader alike. Fenced code is left as written."""
+    parts = re.split(r"(^```.*?^```)", text, flags=re.MULTILINE | re.DOTALL)
+    return "".join(part if part.startswith("```") else _MARKDOWN_ESCAPE.sub(r"\1", part) for part in parts)
+
+
 def _strip_markup(title: str) -> str:
-    return re.sub(r"[*_`]", "", title).strip()
+    """A heading without emphasis markers; underscores inside names (``add_custom_command``) stay."""
+    return re.sub(r"(?<!\w)[*_]+|[*_]+(?!\w)|`", "", title).strip()

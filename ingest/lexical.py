@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.indexed_text import indexed_text
 from ingest.store import Index
 
 _FINGERPRINT = "fingerprint.json"
@@ -104,6 +105,9 @@ def sync_lexical(domain: str, index: Index, lexical: LexicalIndex) -> bool:
     """Rebuild the domain's BM25 index if the vector index's chunk ids changed; True if it did."""
     if lexical.fingerprint(domain) == fingerprint(index.all_ids(domain)):
         return False
-    ids, texts = index.texts(domain)
-    lexical.rebuild(domain, ids, texts)
+    ids, texts, metadatas = index.chunks(domain)
+    indexed = [
+        indexed_text(text, str(m["title"]), str(m.get("summary", ""))) for text, m in zip(texts, metadatas, strict=True)
+    ]
+    lexical.rebuild(domain, ids, indexed)
     return True

@@ -20,6 +20,7 @@ from assistant.config import Settings
 from assistant.errors import UserError
 from ingest.chunker import Chunk, chunk_document
 from ingest.documents import SUPPORTED_SUFFIXES, load_document
+from ingest.indexed_text import INDEX_RECIPE, indexed_text
 from ingest.lexical import LexicalIndex, sync_lexical
 from ingest.manifest import DocumentRecord, Manifest
 from ingest.store import Index, check_domain_name
@@ -54,6 +55,7 @@ class _Prepared:
     record: DocumentRecord
     is_new: bool
     texts: dict[str, str]  # chunk id → text, only for chunks not yet in the index
+    indexed: list[str]  # what is embedded for those chunks (``indexed_text``)
     metadatas: dict[str, dict[str, Any]]
     stale_ids: list[str]
 
@@ -126,12 +128,16 @@ def _prepare(file: SourceFile, domain: str, index: Index, manifest: Manifest, se
         )
     raw = file.path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
+    # The manifest's key is the content under this index recipe: a new recipe re-indexes the file once.
+    content_key = f"{digest}:{INDEX_RECIPE}"
     previous = manifest.get(domain, str(file.path))
-    if previous and previous.sha256 == digest:
+    if previous and previous.sha256 == content_key:
         return None
     document = load_document(file.path, raw)
     chunking = settings.chunking
-    max_tokens = min(chunking.max_tokens, index.embedder.max_tokens)
+    # The embedder also reads the document's title and summary before each chunk: leave them room.
+    lead_tokens = index.embedder.count_tokens([indexed_text("", document.title, document.summary)])[0]
+    max_tokens = min(chunking.max_tokens, index.embedder.max_tokens - lead_tokens)
     chunks = chunk_document(document, index.embedder.count_tokens, max_tokens, chunking.overlap_tokens)
     ids = _chunk_ids(domain, file.path, chunks)
     # Chunks already in the index (same text, or left by an interrupted run) are not embedded again.
@@ -139,15 +145,17 @@ def _prepare(file: SourceFile, domain: str, index: Index, manifest: Manifest, se
     new = [(chunk_id, chunk) for chunk_id, chunk in zip(ids, chunks, strict=True) if chunk_id not in already]
     old_ids = set(previous.chunk_ids) if previous else set()
     return _Prepared(
-        record=DocumentRecord(domain, str(file.path), file.source, document.title, digest, tuple(ids)),
+        record=DocumentRecord(domain, str(file.path), file.source, document.title, content_key, tuple(ids)),
         is_new=previous is None,
         texts={chunk_id: chunk.text for chunk_id, chunk in new},
+        indexed=[indexed_text(chunk.text, document.title, document.summary) for _, chunk in new],
         metadatas={
             chunk_id: {
                 "domain": domain,
                 "source": file.source,
                 "path": str(file.path),
                 "title": document.title,
+                "summary": document.summary,
                 "section": chunk.section,
                 "chunk_index": chunk.index,
                 "doc_sha256": digest,
@@ -165,7 +173,7 @@ def _chunk_ids(domain: str, path: Path, chunks: list[Chunk]) -> list[str]:
     for chunk in chunks:
         occurrence = seen.get(chunk.text, 0)
         seen[chunk.text] = occurrence + 1
-        key = f"{domain}\0{path}\0{occurrence}\0{chunk.text}".encode()
+        key = f"{domain}\0{path}\0{occurrence}\0{INDEX_RECIPE}\0{chunk.text}".encode()
         ids.append(hashlib.sha256(key).hexdigest()[:32])
     return ids
 
@@ -176,7 +184,8 @@ def _flush(pending: list[_Prepared], domain: str, index: Index, manifest: Manife
     if ids:
         texts = [text for p in pending for text in p.texts.values()]
         metadatas = [meta for p in pending for meta in p.metadatas.values()]
-        index.add(domain, ids, texts, metadatas, index.embedder.embed(texts))
+        vectors = index.embedder.embed([text for p in pending for text in p.indexed])
+        index.add(domain, ids, texts, metadatas, vectors)
     stale = [chunk_id for p in pending for chunk_id in p.stale_ids]
     index.delete(domain, stale)
     manifest.put([p.record for p in pending])

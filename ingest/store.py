@@ -119,13 +119,13 @@ class Index:
         collection = self._open(domain, create=False)
         return set(collection.get(where=where, include=[])["ids"]) if collection else set()
 
-    def texts(self, domain: str) -> tuple[list[str], list[str]]:
-        """Every chunk of the domain as (ids, texts), for rebuilding derived indexes."""
+    def chunks(self, domain: str) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+        """Every chunk of the domain as (ids, texts, metadatas), for rebuilding derived indexes."""
         collection = self._open(domain, create=False)
         if collection is None:
-            return [], []
-        found = collection.get(include=["documents"])
-        return list(found["ids"]), list(found["documents"] or [])
+            return [], [], []
+        found = collection.get(include=["documents", "metadatas"])
+        return list(found["ids"]), list(found["documents"] or []), [dict(m) for m in found["metadatas"] or []]
 
     def _open(self, domain: str, *, create: bool) -> Collection | None:
         if domain in self._collections:

@@ -64,7 +64,7 @@ def test_changed_file_replaces_only_its_changed_chunks(runtime: Runtime, corpus:
     assert (summary.files_updated, summary.files_unchanged) == (1, 7)
     assert summary.chunks_added == summary.chunks_removed == 1
     assert runtime.index.count("support") == before
-    text = " ".join(runtime.index.texts("support")[1])
+    text = " ".join(runtime.index.chunks("support")[1])
     assert "64 devices" in text and "32 devices" not in text
 
 

@@ -83,7 +83,7 @@ def test_bm25_follows_changes_and_verify_catches_a_stale_one(runtime: Runtime, t
     assert runtime.lexical.search("docs", "zanzibar", 5) == []
     assert runtime.lexical.search("docs", "elsewhere", 5)
 
-    ids, _ = runtime.index.texts("docs")
+    ids, _, _ = runtime.index.chunks("docs")
     runtime.index.delete("docs", ids[:1])  # the vector index changes behind BM25's back
     report = verify_domain("docs", runtime.index, runtime.manifest, runtime.lexical)
     assert not report.lexical_in_sync and not report.ok

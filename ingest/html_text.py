@@ -1,0 +1,100 @@
+"""HTML → Markdown: trafilatura's main content, or every visible word of the page's main region when
+trafilatura kept too little of it.
+
+trafilatura drops navigation and footers well, but on some generators' pages
+it keeps one section of many: on CMake's ``cmake-generator-expressions(7)`` it
+kept 757 of ~7,700 words. ``bench/retrieval_corpora.py`` measures how much of
+each page's visible text reaches the index; when trafilatura keeps under
+``MIN_SHARE_KEPT`` of what the main region shows, the region is read whole,
+headings, lists and code blocks kept, navigation, scripts and drawings left out.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from lxml import html as lxml_html
+
+MIN_SHARE_KEPT = 0.6
+
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_BLOCKS = {
+    "p", "div", "section", "article", "main", "ul", "ol", "li", "dl", "dt", "dd", "table", "tr", "blockquote", "br",
+    "figure", "figcaption", "details", "summary", "aside",
+}  # fmt: skip
+_SKIPPED = {"script", "style", "svg", "nav", "header", "footer", "noscript", "template", "button", "form", "head"}
+_SKIPPED_ROLES = {"navigation", "contentinfo", "search", "banner"}
+_PERMALINKS = (
+    "//a[normalize-space(.)='¶' or normalize-space(.)='§' or contains(concat(' ', @class, ' '), ' headerlink ')]"
+)
+_EMPTY_CODE_BLOCK = re.compile(r"^```\w*[ \t]*\n```[ \t]*\n", re.MULTILINE)
+
+
+class HTMLError(ValueError):
+    """The bytes could not be parsed as HTML."""
+
+
+def html_to_markdown(page: str) -> tuple[str, str]:
+    """The page's content as Markdown, and its ``<meta name="description">`` ("" without one)."""
+    import trafilatura
+
+    try:
+        tree = lxml_html.document_fromstring(page)
+    except (ValueError, lxml_html.etree.ParserError) as err:
+        raise HTMLError(str(err)) from None
+    for anchor in tree.xpath(_PERMALINKS):
+        anchor.drop_tree()  # permalink marks (Sphinx, MkDocs) would end every heading and option name
+    if len(top := tree.xpath("//h1")) > 1:
+        for heading in top:  # several <h1> are sections (SQLite's pages), which trafilatura would drop as titles
+            heading.tag = "h2"
+    description = tree.xpath("//meta[translate(@name,'DESCRIPTION','description')='description']/@content")
+    extracted = trafilatura.extract(
+        copy.deepcopy(tree),  # trafilatura prunes the tree it is given
+        output_format="markdown",
+        include_tables=True,
+        include_formatting=True,
+        favor_recall=True,
+    )
+    # trafilatura writes a <pre> inside a <blockquote> as empty fenced blocks before the real one; left in,
+    # they flip which lines count as code, and a shell prompt ("# cat a.pem") would become a heading.
+    markdown = _EMPTY_CODE_BLOCK.sub("", extracted or "")
+    whole = region_markdown(tree)
+    if len(markdown.split()) < MIN_SHARE_KEPT * len(whole.split()):
+        markdown = whole
+    return markdown, " ".join(str(description[0]).split()) if description else ""
+
+
+def region_markdown(tree: Any) -> str:
+    """Every visible word of the main region (``<main>``, ``role=main``, ``<article>``, else the body)."""
+    regions = tree.xpath("//*[@role='main'] | //main | //article") or tree.xpath("//body") or [tree]
+    parts: list[str] = []
+    _walk(regions[0], parts)
+    paragraphs = (p.strip() for p in "".join(parts).split("\n\n"))
+    return "\n\n".join(p for p in paragraphs if re.search(r"\w", p))
+
+
+def _walk(node: Any, parts: list[str]) -> None:
+    tag = node.tag if isinstance(node.tag, str) else ""
+    if not tag or tag in _SKIPPED or node.get("role") in _SKIPPED_ROLES or node.get("hidden") is not None:
+        return  # a comment, or chrome: its tail is the parent's text and is kept by the caller
+    if tag in _HEADINGS:
+        parts.append(f"\n\n{'#' * _HEADINGS[tag]} {' '.join(node.text_content().split())}\n\n")
+        return
+    if tag == "pre":
+        parts.append(f"\n\n```\n{node.text_content().rstrip()}\n```\n\n")
+        return
+    block = tag in _BLOCKS
+    if block:
+        parts.append("\n\n- " if tag in ("li", "dt") else "\n\n")
+    parts.append(_inline(node.text))
+    for child in node:
+        _walk(child, parts)
+        parts.append(_inline(child.tail))
+    if block:
+        parts.append("\n\n")
+
+
+def _inline(text: str | None) -> str:
+    return re.sub(r"\s+", " ", text) if text else ""
