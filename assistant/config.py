@@ -107,7 +107,9 @@ class RetrievalSettings(BaseModel):
 
 
 class RoutingSettings(BaseModel):
-    top_n: int = Field(default=3, ge=1, description="Best passages per domain that score the domain.")
+    lexical_weight: float = Field(
+        default=0.2, ge=0.0, description="Weight of the share of question words a passage holds, beside its cosine."
+    )
     temperature: float = Field(
         default=0.05, gt=0.0, description="Softmax temperature turning domain scores into a confidence."
     )

@@ -1,10 +1,13 @@
 """The answering graph: contextualize → route → retrieve → grade → adapter → generate → verify.
 
     contextualize  the user's visible domains; a follow-up question rewritten with the previous turn
-    route          explicit domain/adapter, else the domain whose passages (and hints) match best;
-                   below ``routing.min_confidence``, every visible domain and no adapter
-    retrieve       hybrid retrieval within the routed domain(s)
-    grade          best passage below ``grading.min_score`` → refuse, without generating
+    route          explicit domain/adapter, else every visible domain is searched and the one whose best
+                   passage (or hint) matches best is chosen; below ``routing.min_confidence``, every
+                   visible domain and no adapter
+    retrieve       the routed domain's passages (already found while routing), or hybrid retrieval
+                   within the domain asked for
+    grade          best passage below ``grading.min_score`` → another visible domain that covers the
+                   question answers instead, and the route says so; if none does, refuse
     adapter        the routed domain's active adapter (or the one asked for), loaded into the backend
     generate       stream the answer from the prompt with the passages fenced as data
     verify         drop ``[n]`` markers that name no passage given, then list the citations
@@ -28,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NamedTuple, Protocol, TypedDict
 
+import numpy as np
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -39,7 +43,7 @@ from assistant.errors import UserError
 from assistant.prompts import NOT_COVERED, build_prompt, cited_numbers, drop_citations
 from assistant.results import Citation, Grade, Passage, Route
 from assistant.retrieval import retrieve_passages
-from assistant.router import route_by_index
+from assistant.router import route_by_evidence
 from ingest.lexical import LexicalIndex
 from ingest.store import Index
 
@@ -69,6 +73,7 @@ class AnswerState(TypedDict, total=False):
     search_query: str  # the question, rewritten with the conversation when it is a follow-up
     topic: str
     route: Route
+    candidates: dict[str, list[Passage]]  # each visible domain's passages, when the route was chosen from them
     passages: list[Passage]
     grade: Grade
     adapter: str | None  # the adapter applied, e.g. "policy@2"
@@ -103,8 +108,8 @@ class Components(Protocol):
         """The indexed domains ``user`` may query."""
         ...
 
-    def domain_hints(self, domain: str) -> Any:
-        """Unit vectors of the domain's description and example questions (rows), or None."""
+    def domain_hints(self, domain: str) -> tuple[list[str], Any]:
+        """The domain's description and example questions, and their unit vectors (rows)."""
         ...
 
     def adapter_domain(self, requested: str) -> str | None:
@@ -177,6 +182,7 @@ def _contextualize(components: Components, state: AnswerState) -> AnswerState:
         "visible_domains": components.visible_domains(state.get("user")),
         "search_query": query,
         "topic": topic,
+        "candidates": {},
         "adapter": None,
         "dropped_citations": 0,
         "refused": False,
@@ -194,32 +200,65 @@ def _route(components: Components, state: AnswerState) -> AnswerState:
         if requested not in visible:
             raise UserError(f"unknown domain {requested!r}; known domains: {', '.join(visible)}")
         return {"route": Route(domain=requested, confidence=1.0, reason=reason)}
-    query = components.index.embedder.embed_query(state["search_query"])
-    hints = {domain: components.domain_hints(domain) for domain in visible}
-    return {"route": route_by_index(components.index, query, visible, components.settings.routing, hints)}
+    query = np.asarray(components.index.embedder.embed_query(state["search_query"]))
+    candidates = {domain: _search(components, state, domain) for domain in visible}
+    hints = {}
+    for domain in visible:
+        texts, vectors = components.domain_hints(domain)
+        hints[domain] = list(zip(texts, (vectors @ query).tolist(), strict=True))
+    route = route_by_evidence(state["search_query"], candidates, components.settings.routing, hints)
+    return {"route": route, "candidates": candidates}
+
+
+def _search(components: Components, state: AnswerState, domain: str) -> list[Passage]:
+    return retrieve_passages(
+        components.index,
+        components.lexical,
+        state["search_query"],
+        domain,
+        components.settings.retrieval,
+        state.get("sources"),
+    )
 
 
 def _retrieve(components: Components, state: AnswerState) -> AnswerState:
-    """One domain's passages; with no confident route, the best of every visible domain's."""
-    route = state["route"]
-    domains: Sequence[str] = [route.domain] if route.domain else state["visible_domains"]
-    settings = components.settings.retrieval
-    found = [
-        passage
-        for domain in domains
-        for passage in retrieve_passages(
-            components.index, components.lexical, state["search_query"], domain, settings, state.get("sources")
-        )
-    ]
-    if len(domains) > 1:
-        found = sorted(found, key=lambda p: -p.score)[: settings.k]
-    return {"passages": found}
+    """The routed domain's passages; with no confident route, the best of every visible domain's."""
+    route, candidates = state["route"], state.get("candidates") or {}
+    if route.domain is not None:
+        found = candidates.get(route.domain)
+        return {"passages": found if found is not None else _search(components, state, route.domain)}
+    # No domain was clear: each domain's best passage, then the best of the rest, so that none is left out.
+    leaders = [passages[0] for passages in candidates.values() if passages]
+    rest = [passage for passages in candidates.values() for passage in passages[1:]]
+    ranked = sorted(leaders, key=lambda p: -p.score) + sorted(rest, key=lambda p: -p.score)
+    return {"passages": sorted(ranked[: components.settings.retrieval.k], key=lambda p: -p.score)}
 
 
 def _grade(components: Components, state: AnswerState) -> AnswerState:
+    """Is the question covered? When the routed domain does not cover it but another visible domain
+    does, that domain answers instead (with its adapter), and the route's reason says so."""
     threshold = components.settings.grading.min_score
-    best = max((p.score for p in state["passages"]), default=-1.0)
-    return {"grade": Grade(covered=best >= threshold, best_score=round(best, 3), threshold=threshold)}
+    route, passages = state["route"], state["passages"]
+    update: AnswerState = {}
+    if _best_score(passages) < threshold and (other := _other_covering_domain(state, threshold)):
+        passages = state["candidates"][other]
+        reason = f"{route.reason}; {route.domain!r} does not cover the question, {other!r} does"
+        update = {"passages": passages, "route": Route(domain=other, confidence=route.confidence, reason=reason)}
+    best = _best_score(passages)
+    update["grade"] = Grade(covered=best >= threshold, best_score=round(best, 3), threshold=threshold)
+    return update
+
+
+def _other_covering_domain(state: AnswerState, threshold: float) -> str | None:
+    """The best of the other searched domains, if it covers the question; only after automatic routing."""
+    routed = state["route"].domain
+    others = {d: _best_score(p) for d, p in (state.get("candidates") or {}).items() if d != routed}
+    best = max(others, key=others.__getitem__, default=None)
+    return best if routed is not None and best is not None and others[best] >= threshold else None
+
+
+def _best_score(passages: Sequence[Passage]) -> float:
+    return max((p.score for p in passages), default=-1.0)
 
 
 def _after_grading(state: AnswerState) -> str:

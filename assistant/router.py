@@ -1,11 +1,15 @@
-"""Pick the domain for a question from the index, helped by optional per-domain hints.
+"""Pick the domain for a question on the same evidence retrieval gives: each domain's best passages.
 
-Each domain is scored by how well its best passages match the question (the
-mean similarity of its top ``top_n`` chunks). A domain with a description or
-example questions in config also scores by its closest hint, and keeps the
-better of the two, so hints can only help a domain they describe. A softmax
-over the scores is the confidence; below ``min_confidence`` no single domain
-is chosen and the question is searched in all of them.
+Every visible domain is searched as served (vector + BM25), and a domain
+scores by its single best passage, not the mean of several, since one exact
+passage is what answers a question. A passage's evidence is its cosine
+similarity plus ``lexical_weight`` times the share of the question's words it
+contains: word overlap is comparable across domains where BM25 scores are not,
+and it separates "password length" in a password policy from "password" in a
+Wi-Fi guide, which embeddings blur. A domain's description or example questions
+in config can only raise its score. A softmax over the scores is the
+confidence; below ``min_confidence`` no single domain is chosen and the
+question is searched in all of them.
 """
 
 from __future__ import annotations
@@ -13,23 +17,25 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-
 from assistant.config import RoutingSettings
-from assistant.results import Route
-from ingest.store import Index
+from assistant.results import Passage, Route
+from ingest.lexical import tokenize
+
+Hint = tuple[str, float]
+"""A domain's description or example question from config, and its cosine similarity to the question."""
 
 
-def route_by_index(
-    index: Index,
-    query: Sequence[float],
-    domains: Sequence[str],
+def route_by_evidence(
+    question: str,
+    candidates: Mapping[str, Sequence[Passage]],
     settings: RoutingSettings,
-    hints: Mapping[str, np.ndarray | None],
+    hints: Mapping[str, Sequence[Hint]],
 ) -> Route:
-    if not domains:
+    """The domain whose passages (or hints) support the question best, with a confidence and the reason."""
+    if not candidates:
         return Route(domain=None, confidence=0.0, reason="no domain to search")
-    scored = {domain: _domain_score(index, query, domain, settings.top_n, hints.get(domain)) for domain in domains}
+    words = set(tokenize([question])[0])
+    scored = {d: _domain_score(words, passages, settings, hints.get(d, ())) for d, passages in candidates.items()}
     ranked = sorted(scored.items(), key=lambda item: item[1][0], reverse=True)
     best, (best_score, why) = ranked[0]
     if len(ranked) == 1:
@@ -48,14 +54,20 @@ def route_by_index(
     return Route(domain=best, confidence=confidence, reason=f"{why} best ({versus})")
 
 
+def evidence(words: set[str], text: str, cosine: float, lexical_weight: float) -> float:
+    """Cosine similarity, plus the weighted share of the question's words that the text contains."""
+    if not words:
+        return cosine
+    return cosine + lexical_weight * len(words & set(tokenize([text])[0])) / len(words)
+
+
 def _domain_score(
-    index: Index, query: Sequence[float], domain: str, top_n: int, hints: np.ndarray | None
+    words: set[str], passages: Sequence[Passage], settings: RoutingSettings, hints: Sequence[Hint]
 ) -> tuple[float, str]:
     """The domain's score and what earned it."""
-    passages = index.search(domain, query, top_n)
-    score = sum(p.score for p in passages) / len(passages) if passages else -1.0
-    if hints is not None and len(hints):
-        hint_score = float(np.max(hints @ np.asarray(query)))
-        if hint_score > score:
-            return hint_score, "its description or example questions match"
+    weight = settings.lexical_weight
+    score = max((evidence(words, f"{p.title}\n{p.text}", p.score, weight) for p in passages), default=-1.0)
+    hint_score = max((evidence(words, text, cosine, weight) for text, cosine in hints), default=-1.0)
+    if hint_score > score:
+        return hint_score, "its description or example questions match"
     return score, "its passages match"

@@ -97,16 +97,16 @@ class Runtime:
             raise UserError(f"unknown user {user!r}: access.users in the config lists who may ask")
         return [domain for domain in indexed if domain in access.users[user]]
 
-    def domain_hints(self, domain: str) -> np.ndarray | None:
-        """The domain's description and example questions from config, embedded once."""
+    def domain_hints(self, domain: str) -> tuple[list[str], np.ndarray]:
+        """The domain's description and example questions from config, and their vectors (embedded once)."""
         hints = self.settings.domains.get(domain)
         texts = [t for t in ([hints.description, *hints.examples] if hints else []) if t.strip()]
         if not texts:
-            return None
+            return [], np.zeros((0, self.embedder.dimension), dtype=np.float32)
         with self._loading:
             if domain not in self._hint_vectors:
                 self._hint_vectors[domain] = np.asarray(self.embedder.embed(texts))
-            return self._hint_vectors[domain]
+            return texts, self._hint_vectors[domain]
 
     def adapter_domain(self, requested: str) -> str | None:
         """The domain of an adapter asked for by name; a name the registry lacks is an error at once,

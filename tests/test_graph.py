@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import load_settings
+from assistant.config import RoutingSettings, load_settings
 from assistant.errors import UserError
 from assistant.graph import AnswerState, _verify, is_follow_up
 from assistant.prompts import NOT_COVERED, as_data, build_prompt, drop_citations
 from assistant.results import Passage, Route
+from assistant.router import route_by_evidence
 from assistant.runtime import Runtime
 
 from .conftest import SAMPLES, home_sharing
@@ -127,3 +128,50 @@ def test_follow_up_questions_lean_on_the_conversation(sample_home: Path, tmp_pat
     assert turns[1]["topic"] == "How do I factory reset the router?" and turns[1]["answer"] == follow_up.answer
     assert Runtime(settings).history("another") == []
     assert is_follow_up("What about guests?") and not is_follow_up("How many devices can use the guest Wi-Fi?")
+
+
+def _scored(domain: str, text: str, score: float) -> Passage:
+    return Passage(chunk_id=f"{domain}-{score}", domain=domain, source="s.md", title="", text=text, score=score)
+
+
+def test_routing_weighs_the_words_a_passage_shares_with_the_question() -> None:
+    """Embeddings blur 'password length' into 'password': the passage that holds the question's words wins."""
+    question = "What is the minimum password length?"
+    candidates = {
+        "wifi": [_scored("wifi", "Change the Wi-Fi password in the app under Network.", 0.60)],
+        "policy": [_scored("policy", "A password has a minimum length of 14 characters.", 0.55)],
+    }
+    settings = RoutingSettings()
+    route = route_by_evidence(question, candidates, settings, {})
+    assert route.domain == "policy" and "'wifi'" in route.reason
+    plain = route_by_evidence(question, candidates, settings.model_copy(update={"lexical_weight": 0.0}), {})
+    assert plain.domain == "wifi"
+
+
+def test_routing_scores_a_domain_by_its_best_passage_not_its_mean() -> None:
+    question = "Which daemon limits connection rates?"
+    candidates = {
+        "one_exact": [
+            _scored("one_exact", "x", 0.70),
+            _scored("one_exact", "y", 0.20),
+            _scored("one_exact", "z", 0.20),
+        ],
+        "many_close": [_scored("many_close", "x", 0.50), _scored("many_close", "y", 0.50)],
+    }
+    settings = RoutingSettings(lexical_weight=0.0)
+    assert route_by_evidence(question, candidates, settings, {}).domain == "one_exact"
+
+
+def test_a_domain_that_does_not_cover_the_question_hands_it_to_one_that_does(sample_home: Path) -> None:
+    """Hints send a policy question to support, whose documents do not cover it: policy answers instead."""
+    question = "Can I accept a gift card from a supplier?"
+    hints = {"support": {"examples": [question]}}
+    runtime = Runtime(load_settings(home=sample_home, domains=hints))
+    result = runtime.retrieve(question)
+    assert "example questions match" in result.route.reason
+    assert result.domain == "policy" and result.grade.covered
+    assert "'support' does not cover the question, 'policy' does" in result.route.reason
+    assert {c.domain for c in result.citations} == {"policy"}
+    assert "gifts-and-hospitality.md" in {c.source for c in result.citations}
+    # Asked for by name, support is not second-guessed: it refuses.
+    assert not runtime.retrieve(question, domain="support").grade.covered
