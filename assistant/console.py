@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,8 +46,20 @@ def print_json(value: BaseModel | dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+VERBOSE_FLAG = "--verbose"
+
+
 def run(app: Callable[[], Any]) -> None:
-    """Run a CLI so that a user's mistake is one line on stderr and exit status 2, never a traceback."""
+    """Run a CLI so that a user's mistake is one line on stderr and exit status 2, never a traceback.
+
+    Libraries' warnings and log lines (bitsandbytes on a CPU machine, transformers, chromadb) stay off the
+    terminal unless ``--verbose`` is given, anywhere on the command line of any command."""
+    verbose = VERBOSE_FLAG in sys.argv
+    if verbose:
+        sys.argv.remove(VERBOSE_FLAG)
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(name)s: %(message)s")
+    if not verbose:
+        warnings.simplefilter("ignore")
     try:
         app()
     except UserError as err:

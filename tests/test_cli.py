@@ -7,6 +7,8 @@ same ``main`` in this process, so the models stay loaded between tests.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from .conftest import SAMPLES, invoke, run_cli
@@ -91,3 +93,25 @@ def test_failed_file_sets_exit_status_and_is_named(home: Path, tmp_path: Path) -
     assert result.returncode == 1
     assert "bad.txt: binary content, not a text document" in result.stderr
     assert "misc: 1 added" in result.stdout
+
+
+QUIET_SCRIPT = """
+import logging, warnings
+from assistant.console import run
+
+def app():
+    # what bitsandbytes logs on import on a CPU with AVX512-BF16, and a library's deprecation warning
+    logging.getLogger("bitsandbytes.backends.cpu.ops").warning("Failed to load CPU gemm_4bit_forward")
+    warnings.warn("a library's deprecation", FutureWarning)
+    print("the answer")
+
+run(app)
+"""
+
+
+def test_library_warnings_stay_off_the_terminal_unless_verbose() -> None:
+    quiet = subprocess.run([sys.executable, "-c", QUIET_SCRIPT], capture_output=True, text=True, check=True)
+    assert quiet.stdout == "the answer\n" and quiet.stderr == ""
+    loud = subprocess.run([sys.executable, "-c", QUIET_SCRIPT, "--verbose"], capture_output=True, text=True)
+    assert loud.stdout == "the answer\n"
+    assert "gemm_4bit_forward" in loud.stderr and "a library's deprecation" in loud.stderr
