@@ -15,6 +15,7 @@ from rich.table import Table
 
 from adapters.equivalence import SERVED_BASE_CHECK, Agreement
 from adapters.export import export_adapter
+from adapters.import_peft import import_adapter
 from adapters.pipeline import train_from_file
 from adapters.registry import AdapterVersion, Registry
 from adapters.train import Progress as TrainingProgress
@@ -111,7 +112,7 @@ def list_adapters(
             v.card.created_at.strftime("%Y-%m-%d %H:%M"),
             escape(v.card.method.split(" (")[0]),
             str(v.card.dataset.examples),
-            f"{v.card.held_out_loss:.3f}",
+            "—" if v.card.held_out_loss is None else f"{v.card.held_out_loss:.3f}",
             ", ".join(v.card.exports) or "—",
         )
     stdout.print(table)
@@ -190,6 +191,33 @@ def export(
     if json_output:
         print_json({"name": adapter.name, "exports": adapter.card.exports})
         return
+    _print_exports(adapter, checks)
+
+
+@app.command("import")
+def import_folder(
+    folder: Annotated[Path, typer.Argument(help="A PEFT LoRA folder: adapter_config.json, adapter_model.safetensors.")],
+    domain: Annotated[
+        str | None, typer.Option("--domain", "-d", help="Domain it serves; default: the one on its card.json.")
+    ] = None,
+    activate: Annotated[bool, typer.Option(help="Make it the domain's active adapter.")] = True,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Register a LoRA adapter trained anywhere on the same base (Unsloth, LLaMA-Factory, axolotl, TRL, or
+    `adapters train` on another machine), then export its GGUF and check it against PEFT.
+
+    Refused before anything is registered: another kind of adapter than LoRA, trained embeddings or LM head,
+    matrices that do not fit the served base, or a card naming another base.
+    """
+    adapter, checks = import_adapter(
+        settings_from(home, config), folder, domain, activate=activate, on_notice=_notice_printer(json_output)
+    )
+    if json_output:
+        print_json(_summary(adapter))
+        return
+    stdout.print(f"[bold]{escape(adapter.name)}[/] registered{' and active' if adapter.active else ''}")
     _print_exports(adapter, checks)
 
 

@@ -52,8 +52,8 @@ class AdapterCard(BaseModel):
     base: BaseModelIdentity
     dataset: DatasetInfo
     hyperparameters: dict[str, Any]
-    train_loss: float
-    held_out_loss: float
+    train_loss: float | None = Field(description="None for an adapter imported without its training record.")
+    held_out_loss: float | None
     steps: int
     stopped_early: bool
     seconds: float

@@ -43,8 +43,8 @@ def card(adapter: AdapterVersion) -> None:
         figures = st.columns(4)
         figures[0].metric("examples", info.dataset.examples)
         figures[1].metric("steps", info.steps)
-        figures[2].metric("train loss", f"{info.train_loss:.3f}")
-        figures[3].metric("held-out loss", f"{info.held_out_loss:.3f}")
+        figures[2].metric("train loss", "—" if info.train_loss is None else f"{info.train_loss:.3f}")
+        figures[3].metric("held-out loss", "—" if info.held_out_loss is None else f"{info.held_out_loss:.3f}")
         st.caption(
             ("Served by llama.cpp: " + ", ".join(info.exports)) if served else "Not exported: `ask` cannot use it yet."
         )
