@@ -29,6 +29,7 @@ _SKIPPED_ROLES = {"navigation", "contentinfo", "search", "banner"}
 _PERMALINKS = (
     "//a[normalize-space(.)='¶' or normalize-space(.)='§' or contains(concat(' ', @class, ' '), ' headerlink ')]"
 )
+_FENCE_INSIDE_LINE = re.compile(r"(?<=\S)[ \t]*```[ \t]*\n|^[ \t]*```[ \t]*(?=\S)", re.MULTILINE)
 _EMPTY_CODE_BLOCK = re.compile(r"^```\w*[ \t]*\n```[ \t]*\n", re.MULTILINE)
 
 
@@ -57,9 +58,10 @@ def html_to_markdown(page: str) -> tuple[str, str]:
         include_formatting=True,
         favor_recall=True,
     )
-    # trafilatura writes a <pre> inside a <blockquote> as empty fenced blocks before the real one; left in,
-    # they flip which lines count as code, and a shell prompt ("# cat a.pem") would become a heading.
-    markdown = _EMPTY_CODE_BLOCK.sub("", extracted or "")
+    # trafilatura opens some code blocks at the end of a line of text ("Example: ```"), and writes a <pre>
+    # inside a <blockquote> as empty blocks before the real one; left so, they flip which lines count as code,
+    # and a shell prompt ("# cat a.pem") would become a heading. Fences go on lines of their own.
+    markdown = _EMPTY_CODE_BLOCK.sub("", _FENCE_INSIDE_LINE.sub("\n```\n", extracted or ""))
     whole = region_markdown(tree)
     if len(markdown.split()) < MIN_SHARE_KEPT * len(whole.split()):
         markdown = whole
