@@ -104,6 +104,9 @@ class RetrievalSettings(BaseModel):
         default=None, ge=0.0, le=1.0, description="Set (e.g. 0.7) to diversify passages with MMR; 1 = relevance only."
     )
     reranker: Path | None = Field(default=None, description="Local cross-encoder folder that reorders candidates.")
+    max_per_document: int | None = Field(
+        default=3, ge=1, description="At most this many passages from one document (None: no limit)."
+    )
 
 
 class RoutingSettings(BaseModel):

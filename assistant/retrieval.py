@@ -45,14 +45,29 @@ def retrieve_passages(
         vectors = np.stack([pool[i][1] for i in order]) if order else np.zeros((0, 0), dtype=np.float32)
         order = [order[i] for i in maximal_marginal_relevance(np.asarray(query), vectors, settings.mmr_lambda)]
         passages.update({chunk_id: passage for chunk_id, (passage, _) in pool.items()})
-    if settings.reranker is None:
+    if settings.reranker is None and settings.max_per_document is None:
         order = order[: settings.k]
     # Only chunks found by BM25 alone still need fetching (with their vectors, for a cosine score).
     missing = [chunk_id for chunk_id in order if chunk_id not in passages]
     passages.update({chunk_id: passage for chunk_id, (passage, _) in index.fetch(domain, missing, query).items()})
     if settings.reranker is not None:
         order = _rerank(settings.reranker, question, [passages[i] for i in order])
+    if settings.max_per_document is not None:
+        order = capped_per_document(order, {i: passages[i].source for i in order}, settings.max_per_document)
     return [passages[chunk_id] for chunk_id in order[: settings.k]]
+
+
+def capped_per_document(order: Sequence[str], source_of: dict[str, str], cap: int) -> list[str]:
+    """The order without the chunks beyond the first ``cap`` of each document: one long page's many
+    near-duplicate chunks must not crowd every other document out of the passages."""
+    seen: dict[str, int] = {}
+    kept = []
+    for chunk_id in order:
+        source = source_of[chunk_id]
+        seen[source] = seen.get(source, 0) + 1
+        if seen[source] <= cap:
+            kept.append(chunk_id)
+    return kept
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], rrf_k: int) -> list[str]:
