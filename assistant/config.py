@@ -126,7 +126,7 @@ class GradingSettings(BaseModel):
     The default answers 90 % of the sample sets' answerable questions (``bench/calibrate_grading.py``)."""
 
     min_score: float = Field(
-        default=0.32, ge=-1.0, le=1.0, description="Cosine similarity of the best passage below which to refuse."
+        default=0.29, ge=-1.0, le=1.0, description="Cosine similarity of the best passage below which to refuse."
     )
     weak_score: float = Field(
         default=0.42,
