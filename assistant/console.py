@@ -57,7 +57,11 @@ def run(app: Callable[[], Any]) -> None:
     verbose = VERBOSE_FLAG in sys.argv
     if verbose:
         sys.argv.remove(VERBOSE_FLAG)
-    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(name)s: %(message)s")
+    # The level goes on the handler: libraries that set their own logger's level (bm25s: DEBUG) bypass the root's.
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.INFO if verbose else logging.ERROR)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, handlers=[handler])
     if not verbose:
         warnings.simplefilter("ignore")
     try:

@@ -103,6 +103,9 @@ def app():
     # what bitsandbytes logs on import on a CPU with AVX512-BF16, and a library's deprecation warning
     logging.getLogger("bitsandbytes.backends.cpu.ops").warning("Failed to load CPU gemm_4bit_forward")
     warnings.warn("a library's deprecation", FutureWarning)
+    chatty = logging.getLogger("bm25s")  # a library that sets its own logger's level
+    chatty.setLevel(logging.DEBUG)
+    chatty.debug("Building index from tokens")
     print("the answer")
 
 run(app)
@@ -115,3 +118,4 @@ def test_library_warnings_stay_off_the_terminal_unless_verbose() -> None:
     loud = subprocess.run([sys.executable, "-c", QUIET_SCRIPT, "--verbose"], capture_output=True, text=True)
     assert loud.stdout == "the answer\n"
     assert "gemm_4bit_forward" in loud.stderr and "a library's deprecation" in loud.stderr
+    assert "Building index" not in quiet.stderr + loud.stderr  # debug lines stay out even with --verbose
