@@ -76,12 +76,9 @@ def _peft_config(folder: Path) -> dict[str, Any]:
     if not (folder / WEIGHTS_FILE).is_file():
         hint = " (it has adapter_model.bin: save with safetensors, peft's default)"
         raise UserError(f"{folder} has no {WEIGHTS_FILE}{hint if (folder / 'adapter_model.bin').is_file() else ''}")
-    try:
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{folder} has no {CONFIG_FILE}: is it a PEFT adapter folder?") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"{folder / CONFIG_FILE} is not valid JSON: {err}") from None
+    if not (folder / CONFIG_FILE).is_file():
+        raise UserError(f"{folder} has no {CONFIG_FILE}: is it a PEFT adapter folder?")
+    config = _read_json(folder / CONFIG_FILE)
     if not isinstance(config, dict) or config.get("peft_type") != "LORA":
         kind = config.get("peft_type") if isinstance(config, dict) else None
         raise UserError(f"{folder} is a {kind or 'unknown'} adapter: only LoRA can be served by llama.cpp")
@@ -103,13 +100,17 @@ def _training_questions(folder: Path) -> list[str]:
     path = folder / TRAINING_QUESTIONS_FILE
     if not path.is_file():
         return []
-    try:
-        questions = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"{path} is not valid JSON: {err}") from None
+    questions = _read_json(path)
     if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
         raise UserError(f"{path} should be a JSON list of the questions it was trained on")
     return questions
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path} is not valid JSON: {err}") from None
 
 
 def _no_domain(folder: Path) -> NoReturn:
