@@ -1,4 +1,4 @@
-"""`assistant ask|retrieve|ui`: answer questions from the indexed documents, with citations, here or in a browser."""
+"""`assistant ask|retrieve|serve|ui`: cited answers from the indexed documents, here, over HTTP or in a browser."""
 
 from __future__ import annotations
 
@@ -152,6 +152,33 @@ def retrieve(
     for citation in result.citations:
         stdout.print(_citation_line(citation))
         stdout.print(f"    {escape(_preview(citation.text))}", style="dim")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on; another than 127.0.0.1 needs API keys.")
+    ] = ("127.0.0.1"),
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")] = 8000,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the assistant as an OpenAI-compatible API: /v1/chat/completions (streamed or not), /v1/models,
+    /v1/retrieve and /health. Answers keep their [n] markers; the sources come in choices[0].sources.
+
+    Models: 'auto' (routed), a domain, or DOMAIN@VERSION. API keys (`serve.api_keys` in config, key = user)
+    map each request to an access-control user; without keys the server listens on 127.0.0.1 only.
+    """
+    import uvicorn
+
+    from assistant.server import LOOPBACK, create_app
+
+    settings = settings_from(home, config)
+    if host not in LOOPBACK and not settings.serve.api_keys:
+        raise UserError(f"--host {host} would serve every domain to anyone who can reach it: set serve.api_keys first")
+    runtime = Runtime(settings)
+    stderr.print(f"serving {settings.home} on http://{host}:{port}/v1 (Ctrl-C stops it)")
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -180,6 +180,16 @@ class AccessSettings(BaseModel):
     default_user: str | None = Field(default=None, description="The user of requests that name none.")
 
 
+class ServeSettings(BaseModel):
+    """`assistant serve`: the OpenAI-compatible API. Without API keys it listens on 127.0.0.1 only."""
+
+    api_keys: dict[str, str] = Field(
+        default_factory=dict, description="API key → the access-control user its requests ask as."
+    )
+    max_queue: int = Field(default=8, ge=1, le=1000, description="Requests waiting for the model before 429.")
+    retry_after_s: int = Field(default=5, ge=1, description="The Retry-After of a request refused as overload.")
+
+
 LoraTarget = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -229,6 +239,7 @@ class Settings(BaseSettings):
     grading: GradingSettings = GradingSettings()
     domains: dict[str, DomainSettings] = Field(default_factory=dict, description="Per-domain routing hints.")
     access: AccessSettings = AccessSettings()
+    serve: ServeSettings = ServeSettings()
     training: TrainingSettings = TrainingSettings()
     eval: EvalSettings = EvalSettings()
 

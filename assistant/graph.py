@@ -170,6 +170,15 @@ def is_follow_up(question: str) -> bool:
     return len(words) <= 4 or any(word in _REFERRING for word in words)
 
 
+def turns_of(history: Sequence[tuple[str, str]]) -> list[Turn]:
+    """Earlier question/answer pairs as turns, each follow-up keeping the topic of the question it follows."""
+    turns: list[Turn] = []
+    for question, answer in history:
+        topic = turns[-1]["topic"] if turns and is_follow_up(question) else question
+        turns.append(Turn(question=question, topic=topic, answer=answer, domain=None))
+    return turns
+
+
 def _contextualize(components: Components, state: AnswerState) -> AnswerState:
     """A new turn: reset what the last one found, fix the user's domains, rewrite a follow-up."""
     question = state["question"].strip()

@@ -23,7 +23,7 @@ from adapters.registry import Registry
 from assistant.backends import Backend, create_backend
 from assistant.config import Settings
 from assistant.errors import UserError
-from assistant.graph import AnswerGraph, AnswerState, Turn, build_graph, numbered
+from assistant.graph import AnswerGraph, AnswerState, Turn, build_graph, numbered, turns_of
 from assistant.results import AnswerResult, Citation, Grade, Passage, RetrieveResult, Route
 from assistant.retrieval import retrieve_passages
 from ingest.embedder import Embedder
@@ -229,8 +229,10 @@ class Runtime:
         adapter: str = "auto",
         user: str | None = None,
         thread: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
     ) -> AnswerResult:
-        """Answer one question; with ``thread``, as the next turn of that conversation (kept in the data home)."""
+        """Answer one question; with ``thread``, as the next turn of that conversation (kept in the data home);
+        with ``history`` (earlier question/answer pairs, oldest first), as the next turn of those."""
         inputs: AnswerState = {
             "question": question,
             "requested_domain": domain,
@@ -238,6 +240,8 @@ class Runtime:
             "sources": sources,
             "user": user,
         }
+        if history:
+            inputs["turns"] = turns_of(history)
         state = self._run(inputs, on_token, thread)
         return AnswerResult(
             adapter=state["adapter"],

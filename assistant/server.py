@@ -1,0 +1,317 @@
+"""`assistant serve`: the assistant as an OpenAI-compatible HTTP API, with its sources.
+
+Chat clients that speak OpenAI's API (the ``openai`` package, Open WebUI, IDE
+assistants) send ``POST /v1/chat/completions``; the answer keeps its ``[n]``
+markers, and what they point at comes in extension fields, as PrivateGPT and
+RAGFlow do: ``choices[0].sources`` (source, title, chunk id, score, text) and
+``assistant`` (route, adapter, grade, refusal), in the response or in the last
+stream chunk. The models are ``auto`` (routed), each domain, and each
+``DOMAIN@VERSION`` adapter. ``POST /v1/retrieve`` returns passages alone.
+
+One model serves every request, one at a time, on a single worker thread.
+Requests wait in a bounded queue; beyond it the server answers 429 with
+``Retry-After`` at once rather than hold a connection it cannot serve. A
+streaming client that disconnects stops its generation at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from assistant.errors import UserError
+from assistant.results import AnswerResult, Citation, RetrieveResult
+from assistant.runtime import Runtime
+
+T = TypeVar("T")
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        """The message's text; a list of content parts keeps its text parts."""
+        if isinstance(self.content, list):
+            return "".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    model: str = "auto"
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    user: str | None = None
+    sources: list[str] | None = Field(default=None, description="Only passages from these documents.")
+
+
+class RetrieveRequest(BaseModel):
+    question: str = Field(min_length=1)
+    model: str = "auto"
+    user: str | None = None
+    sources: list[str] | None = None
+
+
+class Overloaded(Exception):
+    """More requests wait than ``serve.max_queue`` allows."""
+
+
+class Cancelled(Exception):
+    """The client went away; raised from the token callback to stop generating."""
+
+
+class ModelWorker:
+    """The single thread that touches the model, behind a bounded queue."""
+
+    def __init__(self, max_queue: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._slots = threading.BoundedSemaphore(max_queue + 1)  # the running request and those waiting
+
+    def reserve(self) -> None:
+        """Take a place in the queue now, or refuse the request at once."""
+        if not self._slots.acquire(blocking=False):
+            raise Overloaded
+
+    async def run_reserved(self, work: Callable[[], T]) -> T:
+        """Run ``work`` on the model's thread in the place ``reserve`` took, then give the place back."""
+        try:
+            return await asyncio.wrap_future(self._executor.submit(work))
+        finally:
+            self._slots.release()
+
+    async def run(self, work: Callable[[], T]) -> T:
+        self.reserve()
+        return await self.run_reserved(work)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The API over ``runtime``; its settings' ``serve`` section holds the keys and the queue size."""
+    settings = runtime.settings.serve
+    worker = ModelWorker(settings.max_queue)
+    app = FastAPI(title="domain-assistant", version="1", docs_url=None, redoc_url=None)
+    app.state.api_keys = settings.api_keys
+    app.router.on_shutdown.append(worker.shutdown)
+
+    @app.exception_handler(UserError)
+    async def user_error(_: Request, error: UserError) -> JSONResponse:
+        return _error(400, str(error), "invalid_request_error")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        return _error(
+            error.status_code, str(error.detail), "invalid_request_error" if error.status_code < 500 else "server_error"
+        )
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, __: Overloaded) -> JSONResponse:
+        response = _error(429, "the server is busy: retry later", "rate_limit_exceeded")
+        response.headers["Retry-After"] = str(settings.retry_after_s)
+        return response
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    async def models(user: Caller) -> dict[str, Any]:
+        names = await worker.run(lambda: served_models(runtime, user))
+        return {"object": "list", "data": [_model_card(name) for name in names]}
+
+    @app.post("/v1/retrieve")
+    async def retrieve(request: RetrieveRequest, user: Caller) -> RetrieveResult:
+        asker = user or request.user
+        domain, _ = await worker.run(lambda: resolve_model(runtime, request.model, asker))
+        return await worker.run(lambda: runtime.retrieve(request.question, domain, request.sources, asker))
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(request: ChatRequest, user: Caller, http: Request) -> dict[str, Any] | StreamingResponse:
+        asker = user or request.user
+        question, history = conversation(request.messages)
+        domain, adapter = await worker.run(lambda: resolve_model(runtime, request.model, asker))
+
+        def answer(on_token: Callable[[str], None] | None = None) -> AnswerResult:
+            return runtime.ask(question, domain, request.sources, on_token, adapter, asker, history=history)
+
+        reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if not request.stream:
+            result = await worker.run(answer)
+            return _completion(reply_id, created, request.model, result)
+        worker.reserve()  # an overloaded server answers 429 before the stream starts
+        return StreamingResponse(
+            _stream(worker, answer, http, reply_id, created, request.model), media_type="text/event-stream"
+        )
+
+    return app
+
+
+def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """The access-control user of the request's API key; with no keys configured, whoever the request names."""
+    api_keys: dict[str, str] = request.app.state.api_keys
+    if not api_keys:
+        return None
+    key = (authorization or "").removeprefix("Bearer ").strip()
+    for known, user in api_keys.items():
+        if hmac.compare_digest(key.encode(), known.encode()):
+            return user
+    raise HTTPException(401, "a valid API key is required: Authorization: Bearer KEY")
+
+
+Caller = Annotated[str | None, Depends(caller)]
+
+
+def served_models(runtime: Runtime, user: str | None) -> list[str]:
+    """``auto``, each domain the user may see, and each of their adapter versions."""
+    domains = runtime.visible_domains(user)
+    registry = runtime.registry
+    versions = [v.name for domain in domains for v in registry.versions(domain)]
+    return ["auto", *domains, *versions]
+
+
+def resolve_model(runtime: Runtime, model: str, user: str | None) -> tuple[str, str]:
+    """The (domain, adapter) a model name asks for; an unknown one is refused with the served list."""
+    served = served_models(runtime, user)
+    if model not in served:
+        raise HTTPException(404, f"unknown model {model!r}; served models: {', '.join(served)}")
+    if model == "auto" or "@" not in model:
+        return model, "auto"
+    return "auto", model
+
+
+def conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
+    """The last user message is the question; earlier user/assistant pairs are the conversation so far.
+    System messages are ignored: the prompt contract is the assistant's own."""
+    turns = [m for m in messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
+        raise HTTPException(400, "the last message must be the user's question")
+    history, pending = [], None
+    for message in turns[:-1]:
+        if message.role == "user":
+            pending = message.text()
+        elif pending is not None:
+            history.append((pending, message.text()))
+            pending = None
+    return turns[-1].text(), history
+
+
+def _completion(reply_id: str, created: int, model: str, result: AnswerResult) -> dict[str, Any]:
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": result.answer},
+        "finish_reason": "stop",
+        "sources": [_source(c) for c in result.citations],
+    }
+    return {
+        "id": reply_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        "assistant": _about(result),
+    }
+
+
+async def _stream(
+    worker: ModelWorker,
+    answer: Callable[[Callable[[str], None] | None], AnswerResult],
+    http: Request,
+    reply_id: str,
+    created: int,
+    model: str,
+) -> AsyncIterator[str]:
+    """Server-sent events: one chunk per token, then one with the finish reason, sources and route."""
+    loop = asyncio.get_running_loop()
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    gone = threading.Event()
+
+    def on_token(piece: str) -> None:
+        if gone.is_set():
+            raise Cancelled
+        loop.call_soon_threadsafe(tokens.put_nowait, piece)
+
+    def chunk(delta: dict[str, Any], **extra: Any) -> str:
+        body = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        choice = {
+            "index": 0,
+            "delta": delta,
+            "finish_reason": extra.pop("finish_reason", None),
+            **extra.pop("choice", {}),
+        }
+        return f"data: {json.dumps({**body, 'choices': [choice], **extra})}\n\n"
+
+    job = asyncio.ensure_future(worker.run_reserved(lambda: answer(on_token)))
+
+    def finished(done: asyncio.Future[AnswerResult]) -> None:
+        if not done.cancelled():
+            done.exception()  # retrieved here, so that a generation stopped by a disconnect is not logged
+        tokens.put_nowait(None)
+
+    job.add_done_callback(finished)
+    streamed = False
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        while (piece := await tokens.get()) is not None:
+            if not streamed:  # the answer as returned starts at its first word, not at the model's blank
+                piece = piece.lstrip()
+                if not piece:
+                    continue
+            streamed = True
+            yield chunk({"content": piece})
+            if await http.is_disconnected():
+                gone.set()
+        try:
+            result = job.result()
+        except UserError as error:
+            yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'invalid_request_error'}})}\n\n"
+            return
+        if not streamed:  # a refusal is written by the graph, not generated
+            yield chunk({"content": result.answer})
+        yield chunk(
+            {},
+            finish_reason="stop",
+            choice={"sources": [_source(c) for c in result.citations]},
+            assistant=_about(result),
+        )
+        yield "data: [DONE]\n\n"
+    finally:
+        gone.set()  # the client went away (the generator was closed): stop generating at the next token
+
+
+def _source(citation: Citation) -> dict[str, Any]:
+    return citation.model_dump(
+        include={"n", "source", "title", "section", "page", "chunk_id", "score", "text", "domain"}
+    )
+
+
+def _about(result: AnswerResult) -> dict[str, Any]:
+    return {
+        "domain": result.domain,
+        "route": result.route.model_dump(),
+        "adapter": result.adapter,
+        "grade": result.grade.model_dump(),
+        "refused": result.refused,
+        "cited": result.cited,
+        "dropped_citations": result.dropped_citations,
+    }
+
+
+def _model_card(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "domain-assistant"}
+
+
+def _error(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)

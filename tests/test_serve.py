@@ -1,0 +1,148 @@
+"""`assistant serve` as a client nobody here wrote sees it: the official ``openai`` package against a real
+server process on 127.0.0.1, over the sample index and the real Gemma GGUF."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from .conftest import BIN, home_sharing, run_cli
+
+CONFIG = """
+[access]
+users = {alice = ["support"], bob = ["support", "policy"]}
+
+[serve]
+max_queue = 2
+api_keys = {"key-bob" = "bob", "key-alice" = "alice"}
+"""
+FACTORY_RESET = "How do I factory reset the router?"
+GIFT_CARD = "Can I accept a gift card from a supplier?"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, sample_home: Path) -> Iterator[str]:
+    """A served sample index: bob sees both domains, alice only support; a queue of two places."""
+    home = home_sharing(tmp_path_factory.mktemp("serve") / "home", sample_home, "models", "index")
+    (home / "config.toml").write_text(CONFIG)
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "assistant"), "serve", "--port", str(port), "--home", str(home)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"serve exited: {process.stderr.read() if process.stderr else ''}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def client(url: str, key: str = "key-bob") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=300)
+
+
+def ask(url: str, question: str, model: str = "auto", key: str = "key-bob") -> Any:
+    return client(url, key).chat.completions.create(model=model, messages=[{"role": "user", "content": question}])
+
+
+def streamed(url: str, question: str, model: str = "auto") -> tuple[str, Any]:
+    chunks = list(
+        client(url).chat.completions.create(model=model, messages=[{"role": "user", "content": question}], stream=True)
+    )
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices), chunks[-1]
+
+
+def test_models_are_auto_each_visible_domain_and_each_adapter(server: str) -> None:
+    assert [m.id for m in client(server).models.list()] == ["auto", "policy", "support"]
+    assert [m.id for m in client(server, "key-alice").models.list()] == ["auto", "support"]
+
+
+def test_an_answer_keeps_its_markers_and_brings_its_sources(server: str) -> None:
+    reply = ask(server, FACTORY_RESET)
+    choice = reply.choices[0]
+    assert choice.message.content and choice.finish_reason == "stop"
+    sources = choice.model_extra["sources"]
+    assert sources and {"n", "source", "title", "chunk_id", "score", "text"} <= set(sources[0])
+    assert "factory-reset.md" in [s["source"] for s in sources]
+    about = reply.model_extra["assistant"]
+    assert about["domain"] == "support" and about["refused"] is False and about["adapter"] is None
+
+
+def test_a_stream_is_the_same_answer_with_its_sources_last(server: str) -> None:
+    alone = ask(server, GIFT_CARD).choices[0].message.content
+    text, last = streamed(server, GIFT_CARD)
+    assert text == alone
+    assert last.choices[0].finish_reason == "stop"
+    assert last.choices[0].model_extra["sources"] and last.model_extra["assistant"]["domain"] == "policy"
+
+
+def test_unknown_models_keys_and_domains_are_refused(server: str) -> None:
+    with pytest.raises(openai.NotFoundError, match=r"served models: auto, policy, support"):
+        ask(server, FACTORY_RESET, model="legal")
+    with pytest.raises(openai.NotFoundError, match="unknown model 'policy'"):
+        ask(server, GIFT_CARD, model="policy", key="key-alice")  # alice may not see policy
+    with pytest.raises(openai.AuthenticationError):
+        ask(server, FACTORY_RESET, key="not-a-key")
+    reply = ask(server, GIFT_CARD, key="key-alice")  # routed among her domains only
+    assert reply.model_extra["assistant"]["domain"] in (None, "support")
+    assert all(s["domain"] == "support" for s in reply.choices[0].model_extra["sources"])
+
+
+def test_overload_is_answered_429_with_retry_after_never_a_hang(server: str) -> None:
+    def one(_: int) -> int:
+        response = httpx.post(
+            f"{server}/v1/chat/completions",
+            headers={"Authorization": "Bearer key-bob"},
+            json={"model": "auto", "messages": [{"role": "user", "content": FACTORY_RESET}]},
+            timeout=300,
+        )
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"]) > 0
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(one, range(8)))
+    assert codes.count(200) >= 3 and codes.count(429) >= 1 and set(codes) <= {200, 429}, codes
+
+
+def test_a_conversation_follows_up_on_its_earlier_turns(server: str) -> None:
+    messages = [
+        {"role": "user", "content": FACTORY_RESET},
+        {"role": "assistant", "content": "Hold the reset pinhole for 10 seconds [1]."},
+        {"role": "user", "content": "How long does that take?"},
+    ]
+    reply = client(server).chat.completions.create(model="auto", messages=messages)  # type: ignore[arg-type]
+    assert reply.model_extra["assistant"]["domain"] == "support"
+    assert "factory-reset.md" in [s["source"] for s in reply.choices[0].model_extra["sources"]]
+
+
+def test_serving_beyond_loopback_needs_api_keys(home: Path) -> None:
+    done = run_cli("assistant", "serve", "--host", "0.0.0.0", home=home)
+    assert done.returncode != 0 and "set serve.api_keys first" in done.stderr
