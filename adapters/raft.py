@@ -2,16 +2,22 @@
 
 An adapter trained on bare question/answer pairs learns to answer without
 passages and gets worse once retrieval is added. So every example becomes the
-inference prompt itself (``assistant.prompts.build_prompt``): the gold
-documents' best passages mixed with distractors retrieved from the same index,
-in a seeded random order, and the answer's ``[n]`` renumbered to where each
-gold passage landed. An example without ``sources`` teaches the refusal: its
-passages are the retrieved ones and its answer cites none.
+inference prompt itself (``assistant.prompts.build_prompt``) over the passages
+serving would give it: the question's own top-k, retrieved exactly as served,
+in served order, with as many chunks of the gold document as serving lets in.
+When retrieval misses the gold passage, it goes in where its score ranks it,
+in place of the lowest-ranked other passage. The answer's ``[n]`` is
+renumbered to where each gold passage sits. An example without ``sources``
+teaches the refusal over its served passages, which hold no answer.
+
+The first recipe shuffled the gold passage among 3 distractors from other
+documents; served prompts hold 5 passages, often several from the gold
+document, ranked. The adapter then cited by position and refused answerable
+questions (issue 15's figures), so training now sees the served distribution.
 """
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +32,8 @@ Retriever = Callable[[str, int, list[str] | None], list[Passage]]
 TokenCounter = Callable[[str], int]
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+_WORD = re.compile(r"[a-z0-9€$£%]+(?:[.,][0-9]+)*")
+_GOLD_CANDIDATES = 3  # the gold document's chunks considered for the one the answer rests on
 
 
 @dataclass(frozen=True)
@@ -43,34 +51,50 @@ def assemble(
     retrieve: Retriever,
     *,
     passages: int,
-    seed: int,
     max_tokens: int,
     count_tokens: TokenCounter,
 ) -> RaftExample:
-    """The training example as served; distractors are dropped (never the answer) to fit ``max_tokens``."""
-    gold = [_gold_passage(example.question, source, retrieve) for source in example.sources]
-    wanted = max(passages - len(gold), 0)
-    candidates = retrieve(example.question, passages * 3, None)
-    distractors = [p for p in candidates if p.source not in example.sources][:wanted]
+    """The training example as served over ``passages`` passages; the lowest-ranked passages that are not
+    gold are dropped (never the answer's) to fit ``max_tokens``."""
+    ordered = retrieve(example.question, passages, None)
+    gold: list[Passage] = []
+    for source in example.sources:
+        passage = _answer_passage(example, source, ordered, retrieve)
+        if passage.chunk_id not in {p.chunk_id for p in ordered}:
+            ordered = _ranked_in(ordered, passage, keep=gold, size=passages)
+        gold.append(passage)
     completion = " " + example.answer.strip()
-    while True:
-        ordered = gold + distractors
-        random.Random(f"{seed}:{example.question}").shuffle(ordered)
-        prompt = build_prompt(example.question, ordered)
-        if count_tokens(prompt + completion) <= max_tokens:
-            break
-        if not distractors:
+    while count_tokens((prompt := build_prompt(example.question, ordered)) + completion) > max_tokens:
+        others = [p for p in ordered if p not in gold]
+        if not others:
             raise UserError(
                 f"training example {example.question!r} needs more than {max_tokens} tokens with its gold passages "
                 "alone: raise training.max_seq_tokens"
             )
-        distractors.pop()
-    position = {n: ordered.index(passage) + 1 for n, passage in enumerate(gold, start=1)}
+        ordered.remove(others[-1])
+    ids = [p.chunk_id for p in ordered]
+    position = {n: ids.index(passage.chunk_id) + 1 for n, passage in enumerate(gold, start=1)}
     return RaftExample(prompt, _CITATION.sub(lambda m: f"[{position[int(m[1])]}]", completion))
 
 
-def _gold_passage(question: str, source: str, retrieve: Retriever) -> Passage:
-    found = retrieve(question, 1, [source])
-    if not found:
-        raise UserError(f"training example {question!r} cites {source!r}, which is not a document of the domain")
-    return found[0]
+def _answer_passage(example: TrainingExample, source: str, served: list[Passage], retrieve: Retriever) -> Passage:
+    """The chunk of ``source`` the answer rests on: of its served chunks and its best ones for the question,
+    the one sharing most words with the answer (the served one first on a tie)."""
+    candidates = [p for p in served if p.source == source]
+    served_ids = {p.chunk_id for p in candidates}
+    candidates += [p for p in retrieve(example.question, _GOLD_CANDIDATES, [source]) if p.chunk_id not in served_ids]
+    if not candidates:
+        raise UserError(
+            f"training example {example.question!r} cites {source!r}, which is not a document of the domain"
+        )
+    answer_words = set(_WORD.findall(example.answer.lower()))
+    return max(candidates, key=lambda p: len(answer_words & set(_WORD.findall(p.text.lower()))))
+
+
+def _ranked_in(ordered: list[Passage], passage: Passage, *, keep: list[Passage], size: int) -> list[Passage]:
+    """``passage`` inserted where its score ranks it, the lowest-ranked passage not in ``keep`` making room."""
+    at = next((i for i, p in enumerate(ordered) if p.score < passage.score), len(ordered))
+    ranked = [*ordered[:at], passage, *ordered[at:]]
+    while len(ranked) > size:
+        ranked.remove(next(p for p in reversed(ranked) if p is not passage and p not in keep))
+    return ranked

@@ -49,10 +49,12 @@ class TrainingPlan:
     bf16: bool
 
 
-def training_plan(cuda: bool) -> TrainingPlan:
-    """The one hardware check: QLoRA needs CUDA (bitsandbytes 4-bit); without it, LoRA on fp32."""
+def training_plan(cuda: bool, cpu_bf16: bool = False) -> TrainingPlan:
+    """The one hardware check: QLoRA needs CUDA (bitsandbytes 4-bit); without it, LoRA on the fp32 base,
+    optionally under bf16 autocast (worth it only where the CPU computes bf16 natively: AVX512-BF16, AMX)."""
     if not cuda:
-        return TrainingPlan("LoRA (fp32 base; no CUDA, so no 4-bit QLoRA)", "cpu", None, "adamw_torch", False)
+        method = "LoRA (fp32 base; no CUDA, so no 4-bit QLoRA)" + (", bf16 autocast" if cpu_bf16 else "")
+        return TrainingPlan(method, "cpu", None, "adamw_torch", cpu_bf16)
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -94,7 +96,7 @@ def train_adapter(
 
     config = settings.training
     base = resolve_base_model(settings, on_notice)
-    plan = training_plan(torch.cuda.is_available())
+    plan = training_plan(torch.cuda.is_available(), config.cpu_bf16)
     on_notice(f"training {domain} adapter: {plan.method} on {base.identity.name}, {data.size} examples")
     tokenizer = _load_tokenizer(base.path)
 
@@ -107,8 +109,7 @@ def train_adapter(
                 assemble(
                     e,
                     retrieve,
-                    passages=config.passages,
-                    seed=config.seed,
+                    passages=settings.retrieval.k,
                     max_tokens=config.max_seq_tokens,
                     count_tokens=count,
                 ),
@@ -272,7 +273,7 @@ def _lora_model(base: BaseCheckpoint, plan: TrainingPlan, config: TrainingSettin
 
     base_model = load_causal_lm(
         base.path,
-        dtype=torch.bfloat16 if plan.bf16 else torch.float32,
+        dtype=torch.bfloat16 if plan.quantization is not None else torch.float32,  # CPU bf16 is autocast only
         quantization_config=plan.quantization,
         device_map={"": 0} if plan.device == "cuda" else None,
     )

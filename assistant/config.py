@@ -210,7 +210,11 @@ class TrainingSettings(BaseModel):
     batch_size: int = Field(default=1, ge=1, description="Examples per forward pass.")
     gradient_accumulation: int = Field(default=4, ge=1, description="Forward passes per optimizer step.")
     max_seq_tokens: int = Field(default=1024, ge=64, description="Longer examples lose passages, never the answer.")
-    passages: int = Field(default=3, ge=1, le=20, description="Passages per RAFT example: gold + distractors.")
+    cpu_bf16: bool = Field(
+        default=False,
+        description="bf16 autocast when training on CPU: faster only on CPUs with AVX512-BF16 or AMX "
+        "(bench/training_speed.py measures it).",
+    )
     held_out_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
     eval_steps: int = Field(default=10, ge=1, description="Optimizer steps between held-out evaluations.")
     patience: int = Field(default=3, ge=1, description="Evaluations without improvement before stopping early.")

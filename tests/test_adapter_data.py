@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from itertools import permutations
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from adapters.dataset import TrainingExample, TrainingSet, load_training_set, ov
 from adapters.raft import assemble
 from assistant.errors import UserError
 from assistant.prompts import INSTRUCTIONS, build_prompt, cited_numbers
+from assistant.results import Passage
 from assistant.runtime import Runtime
 from eval.dataset import load_eval_set
 from tests.conftest import SAMPLE_DOMAINS, SAMPLES
@@ -118,54 +118,76 @@ def test_sample_training_sets_are_valid_large_and_disjoint_from_the_eval_set(dom
     assert overlapping_questions([e.question for e in data.train], eval_questions) == []
 
 
-def test_raft_example_is_the_served_prompt_with_gold_among_distractors(sample_runtime: Runtime) -> None:
+def served_sources(prompt: str) -> list[str]:
+    blocks = prompt.split("<passages>\n")[1].split("\n</passages>")[0].split("\n\n[")
+    return [block.split("(", 1)[1].split(")", 1)[0] for block in blocks]
+
+
+def test_raft_example_is_the_served_prompt_in_served_order(sample_runtime: Runtime) -> None:
     example = TrainingExample(
-        question="Which button do I hold to start over with a clean unit?",
+        question="How do I factory reset the unit with the pinhole?",
         answer="Hold the reset pinhole for 10 seconds [1].",
         sources=["factory-reset.md"],
     )
     retrieve = sample_runtime.retriever("support")
-    positions = set()
-    for seed in range(6):
-        raft = assemble(example, retrieve, passages=4, seed=seed, max_tokens=4096, count_tokens=len)
-        assert raft.prompt.startswith(INSTRUCTIONS) and raft.prompt.endswith("Answer:")
-        blocks = raft.prompt.split("<passages>\n")[1].split("\n</passages>")[0].split("\n\n[")
-        sources = [block.split("(", 1)[1].split(")", 1)[0] for block in blocks]
-        assert len(sources) == 4
-        assert sources.count("factory-reset.md") == 1, "distractors come from other documents"
-        [cited] = cited_numbers(raft.completion)
-        assert sources[cited - 1] == "factory-reset.md", "the citation follows the gold passage"
-        assert raft.completion.startswith(" Hold the reset pinhole")
-        positions.add(cited)
-    assert len(positions) > 1, "the gold passage is not always first"
+    raft = assemble(example, retrieve, passages=5, max_tokens=4096, count_tokens=len)
+    served = retrieve(example.question, 5, None)
+    assert raft.prompt == build_prompt(example.question, served), "the very prompt `ask` serves, same order"
+    assert raft.prompt.startswith(INSTRUCTIONS) and raft.prompt.endswith("Answer:")
+    [cited] = cited_numbers(raft.completion)
+    assert served[cited - 1].source == "factory-reset.md", "the citation follows the gold passage"
+    assert raft.completion.startswith(" Hold the reset pinhole")
 
 
-def test_raft_prompt_is_built_by_the_inference_template(sample_runtime: Runtime) -> None:
+def test_raft_ranks_a_gold_passage_retrieval_missed_by_its_score(sample_runtime: Runtime) -> None:
+    real = sample_runtime.retriever("support")
+    gold_source = "factory-reset.md"
+
+    def missing_gold(question: str, k: int, sources: list[str] | None) -> list[Passage]:
+        """The real retrieval, except that the unfiltered search never finds the gold document."""
+        if sources:
+            return real(question, k, sources)
+        return [p for p in real(question, k + 5, None) if p.source != gold_source][:k]
+
+    example = TrainingExample(
+        question="How do I factory reset the unit?", answer="Hold reset for 10 seconds [1].", sources=[gold_source]
+    )
+    raft = assemble(example, missing_gold, passages=4, max_tokens=4096, count_tokens=len)
+    sources = served_sources(raft.prompt)
+    others = missing_gold(example.question, 4, None)
+    [gold] = real(example.question, 1, [gold_source])
+    [cited] = cited_numbers(raft.completion)
+    assert len(sources) == 4 and sources[cited - 1] == gold_source and sources.count(gold_source) == 1
+    assert cited == 1 + sum(p.score >= gold.score for p in others[:3]), "where its score ranks it"
+    assert [s for s in sources if s != gold_source] == [p.source for p in others[:3]], "the lowest-ranked made room"
+
+
+def test_raft_refusal_is_the_served_prompt_without_citations(sample_runtime: Runtime) -> None:
     example = TrainingExample(question="Is the N300 waterproof?", answer="The help pages don't cover this.")
     retrieve = sample_runtime.retriever("support")
-    raft = assemble(example, retrieve, passages=3, seed=0, max_tokens=4096, count_tokens=len)
-    retrieved = retrieve(example.question, 9, None)[:3]
-    # the served prompt over the same passages, in the example's seeded order
-    assert raft.prompt in {build_prompt(example.question, list(order)) for order in permutations(retrieved)}
+    raft = assemble(example, retrieve, passages=5, max_tokens=4096, count_tokens=len)
+    assert raft.prompt == build_prompt(example.question, retrieve(example.question, 5, None))
     assert cited_numbers(raft.completion) == []
 
 
-def test_raft_drops_distractors_never_the_answer_to_fit(sample_runtime: Runtime) -> None:
+def test_raft_drops_the_lowest_ranked_passages_never_the_answer_to_fit(sample_runtime: Runtime) -> None:
     example = TrainingExample(
         question="How long do I hold reset?", answer="10 seconds [1].", sources=["factory-reset.md"]
     )
     retrieve = sample_runtime.retriever("support")
-    full = assemble(example, retrieve, passages=5, seed=0, max_tokens=100_000, count_tokens=len)
-    gold_only = assemble(example, retrieve, passages=1, seed=0, max_tokens=100_000, count_tokens=len)
+    full = assemble(example, retrieve, passages=5, max_tokens=100_000, count_tokens=len)
+    gold_only = assemble(example, retrieve, passages=1, max_tokens=100_000, count_tokens=len)
     budget = len(gold_only.text) + 10
-    fitted = assemble(example, retrieve, passages=5, seed=0, max_tokens=budget, count_tokens=len)
+    fitted = assemble(example, retrieve, passages=5, max_tokens=budget, count_tokens=len)
     assert len(fitted.text) <= budget < len(full.text)
-    assert fitted.completion == " 10 seconds [1]." and "factory-reset.md" in fitted.prompt
+    assert "factory-reset.md" in fitted.prompt and cited_numbers(fitted.completion) != []
+    kept = served_sources(fitted.prompt)
+    assert kept == [s for s in served_sources(full.prompt) if s in kept][: len(kept)], "the served order, cut short"
     with pytest.raises(UserError, match=r"raise training\.max_seq_tokens"):
-        assemble(example, retrieve, passages=5, seed=0, max_tokens=len(gold_only.text) - 1, count_tokens=len)
+        assemble(example, retrieve, passages=5, max_tokens=len(gold_only.text) - 1, count_tokens=len)
 
 
 def test_raft_refuses_a_source_the_domain_does_not_have(sample_runtime: Runtime) -> None:
     example = TrainingExample(question="Reset?", answer="Yes [1].", sources=["no-such-page.md"])
     with pytest.raises(UserError, match=r"'no-such-page\.md', which is not a document of the domain"):
-        assemble(example, sample_runtime.retriever("support"), passages=3, seed=0, max_tokens=4096, count_tokens=len)
+        assemble(example, sample_runtime.retriever("support"), passages=3, max_tokens=4096, count_tokens=len)

@@ -82,8 +82,8 @@ def test_adapters_that_train_more_than_lora_matrices_are_refused(tiny_base: Path
 
 
 def tiny_settings(home: Path, tiny_base: Path, **training: Any) -> Settings:
-    defaults = {"base_model": tiny_base, "passages": 2, "eval_steps": 2, "learning_rate": 1e-3, "max_steps": 4}
-    return load_settings(home=home, training={**defaults, **training})
+    defaults = {"base_model": tiny_base, "eval_steps": 2, "learning_rate": 1e-3, "max_steps": 4}
+    return load_settings(home=home, training={**defaults, **training}, retrieval={"k": 2})
 
 
 def train_tiny(settings: Settings, sample_runtime: Runtime, **options: Any) -> AdapterVersion:
