@@ -16,7 +16,15 @@ from eval.results import RETRIEVAL, EvalResults, scores_of
 from eval.stats import Estimate
 
 # Where an adapter can make things worse, in the order the report lists its losses.
-WATCHED = ["faithfulness", "token_f1", "format_compliance", "refusal_correctness", "citation_coverage"]
+WATCHED = [
+    "faithfulness",
+    "key_facts",
+    "cited_ids",
+    "token_f1",
+    "format_compliance",
+    "refusal_correctness",
+    "citation_coverage",
+]
 _SHOWN_LOSSES = 8
 _LATENCIES = ("latency_ms_p50", "latency_ms_p95", "first_token_ms_p50")
 

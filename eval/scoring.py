@@ -8,6 +8,7 @@ from assistant.results import RetrieveResult
 from eval.arms import Arm, ArmAnswer
 from eval.dataset import EvalItem
 from eval.faithfulness import SupportChecker
+from eval.key_facts import cited_ids, key_facts
 from eval.metrics import citation_scores, format_compliance, retrieval_scores, rouge_l, token_f1
 
 
@@ -32,6 +33,11 @@ ANSWER_METRICS = {
         " or by any retrieved passage when uncited; closed-book arms are checked against the retrieved passages"
     ),
     "judge_faithfulness": Metric("the same, judged by the LLM judge (--judge)"),
+    "key_facts": Metric(
+        "share of the reference's key facts (verdict, numbers with units, dates, clause ids) the answer states"
+        " (answerable questions whose reference has any)"
+    ),
+    "cited_ids": Metric("share of the clause ids an answer names that occur in a passage it cites"),
     "token_f1": Metric("word-overlap F1 with the reference answer (SQuAD normalisation)"),
     "rouge_l": Metric("ROUGE-L F-measure with the reference answer"),
     "embedding_similarity": Metric("cosine between the answer's and the reference's embeddings"),
@@ -68,6 +74,8 @@ def score_answer(
         scores["token_f1"] = token_f1(answer.answer, item.reference)
         scores["rouge_l"] = rouge_l(answer.answer, item.reference)
         scores["embedding_similarity"] = checker.similarity(answer.answer, item.reference)
+        if item.answerable and (facts_stated := key_facts(answer.answer, item.reference)) is not None:
+            scores["key_facts"] = facts_stated
     generated = answer.first_token_ms is not None
     if generated and answer_format:
         scores["format_compliance"] = format_compliance(answer.answer, answer_format)
@@ -75,6 +83,8 @@ def score_answer(
         given = [c.source for c in found.citations] if arm.retrieval else []
         scores.update(citation_scores(answer.answer, given, item.gold_sources))
         passages = [c.text for c in found.citations]
+        if (ids_found := cited_ids(answer.answer, passages if arm.retrieval else [])) is not None:
+            scores["cited_ids"] = ids_found
         faithfulness = checker.faithfulness(answer.answer, passages, given=arm.retrieval)
         if faithfulness is not None:
             scores["faithfulness"] = faithfulness

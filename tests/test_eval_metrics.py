@@ -12,6 +12,7 @@ from assistant.errors import UserError
 from assistant.runtime import Runtime
 from eval.faithfulness import SupportChecker, lexical_support, numbers_match
 from eval.judge import Judge, judge_prompt, parse_verdict
+from eval.key_facts import cited_ids, facts, key_facts
 from eval.metrics import (
     citation_scores,
     format_compliance,
@@ -79,6 +80,43 @@ def test_a_bad_answer_format_is_a_config_error(tmp_path: Path) -> None:
     config.write_text("[domains.support]\nanswer_format = '([unclosed'\n")
     with pytest.raises(UserError, match=r"domains\.support\.answer_format.*not a regular expression"):
         load_settings(home=tmp_path, config_file=config)
+
+
+GIFT_REFERENCE = "No. Under G2.1 meals paid by a partner are allowed up to €100 per person, at most four times a year."
+
+
+def test_key_facts_are_the_verdict_numbers_with_units_and_clause_ids() -> None:
+    assert {str(f) for f in facts(GIFT_REFERENCE)} == {"no", "G2.1", "100 €", "4 time"}
+    assert {str(f) for f in facts("The Nimbus N300 keeps 1,000 logs from 1 June 2025 (Version 3.1).")} == {
+        "1000", "1 june", "2025", "3.1"
+    }  # fmt: skip
+
+
+def test_key_facts_see_a_wrong_verdict_or_amount_that_token_f1_forgives() -> None:
+    right = "Verdict: No.\nPartners may pay meals up to 100 euros a head, four times a year [1].\nClauses: G2.1"
+    wrong_verdict = right.replace("Verdict: No.", "Verdict: Yes.")
+    wrong_amount = right.replace("100 euros", "€150")
+    assert key_facts(right, GIFT_REFERENCE) == 1.0
+    assert key_facts(wrong_verdict, GIFT_REFERENCE) == 0.75
+    assert key_facts(wrong_amount, GIFT_REFERENCE) == 0.75
+    assert token_f1(right, GIFT_REFERENCE) - token_f1(wrong_verdict, GIFT_REFERENCE) < 0.1, "F1 barely sees it"
+    assert key_facts("The documents do not cover this question.", GIFT_REFERENCE) == 0.0
+    assert key_facts("Anything at all.", "Open the app and tap Devices.") is None
+
+
+def test_key_facts_compare_durations_across_units() -> None:
+    reference = "Hold reset for 10 seconds; the unit restarts in about 2 minutes and asks again after two weeks."
+    assert key_facts("Press it ten seconds. It reboots within 120 s, and asks in 14 days.", reference) == 1.0
+    assert key_facts("Press it 2 minutes. It reboots within 10 s.", reference) == pytest.approx(2 / 3)
+
+
+def test_cited_ids_must_be_in_a_passage_the_answer_cites() -> None:
+    passages = ["G2.1 Meals paid by a partner: up to €100.", "G1.3 Cash and gift cards are never accepted."]
+    assert cited_ids("Verdict: No.\nMeals up to €100 [1].\nClauses: G2.1", passages) == 1.0
+    assert cited_ids("Verdict: No.\nMeals up to €100 [1].\nClauses: G2.1, G1.3", passages) == 0.5, "G1.3 uncited"
+    assert cited_ids("Verdict: No.\nNever [2].\nClauses: T9.9", passages) == 0.0, "invented"
+    assert cited_ids("Clauses: G2.1", passages) == 0.0, "named, but nothing is cited"
+    assert cited_ids("Verdict: Yes.\nFine [1].", passages) is None
 
 
 def test_lexical_support_and_the_number_rule() -> None:
