@@ -10,6 +10,7 @@ The version then gets a card and a GGUF export checked against PEFT.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -54,6 +55,9 @@ def import_adapter(
             f"not on the base served here, {base.identity.name} ({base.identity.weights_sha256[:12]}…)"
         )
     registry = Registry(settings.adapters_dir)
+    if (same := _registered_copy(registry, domain, folder)) is not None:  # `make demo` imports on every run
+        on_notice(f"{folder} is already registered as {same.name}")
+        return (registry.activate(same.name) if activate else same), []
     built = registry.new_build_dir(domain)
     try:
         for name in (CONFIG_FILE, WEIGHTS_FILE):
@@ -115,6 +119,16 @@ def _read_json(path: Path) -> Any:
 
 def _no_domain(folder: Path) -> NoReturn:
     raise UserError(f"{folder} carries no card naming its domain: give one with --domain")
+
+
+def _registered_copy(registry: Registry, domain: str, folder: Path) -> AdapterVersion | None:
+    """The version of ``domain`` whose weights are byte for byte the folder's, if any."""
+    digest = _sha256(folder / WEIGHTS_FILE)
+    return next((v for v in registry.versions(domain) if _sha256(v.path / WEIGHTS_FILE) == digest), None)
+
+
+def _sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def _imported_card(

@@ -48,6 +48,8 @@ def test_a_folder_peft_wrote_is_registered_exported_and_checked(
     assert Path(lora["path"]).is_file() and lora["checks"] and all(c["passed"] for c in lora["checks"])
     listed = invoke("assistant", "adapters", "list", "--json", home=home).json()
     assert [a["name"] for a in listed["adapters"]] == ["support@1"]  # type: ignore[index]
+    again = invoke("assistant", "adapters", "import", folder, "--domain", "support", "--json", home=home)
+    assert again.returncode == 0 and again.json()["name"] == "support@1", "the same weights are not a new version"
 
 
 def test_the_domain_comes_from_the_card_beside_the_weights(home: Path, tmp_path: Path, hf_base: BaseCheckpoint) -> None:
