@@ -78,17 +78,21 @@ class ModelWorker:
     def __init__(self, max_queue: int) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self._slots = threading.BoundedSemaphore(max_queue + 1)  # the running request and those waiting
+        self.admitted = 0  # requests running or waiting
+        self.stopped = 0  # generations stopped because their client went away
 
     def reserve(self) -> None:
         """Take a place in the queue now, or refuse the request at once."""
         if not self._slots.acquire(blocking=False):
             raise Overloaded
+        self.admitted += 1
 
     async def run_reserved(self, work: Callable[[], T]) -> T:
         """Run ``work`` on the model's thread in the place ``reserve`` took, then give the place back."""
         try:
             return await asyncio.wrap_future(self._executor.submit(work))
         finally:
+            self.admitted -= 1
             self._slots.release()
 
     async def run(self, work: Callable[[], T]) -> T:
@@ -124,8 +128,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         return response
 
     @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "requests": worker.admitted, "stopped_by_disconnect": worker.stopped}
 
     @app.get("/v1/models")
     async def models(user: Caller) -> dict[str, Any]:
@@ -253,11 +257,11 @@ async def _stream(
         }
         return f"data: {json.dumps({**body, 'choices': [choice], **extra})}\n\n"
 
-    job = asyncio.ensure_future(worker.run_reserved(lambda: answer(on_token)))
+    job = asyncio.ensure_future(worker.run_reserved(lambda: answer(on_token)))  # outlives a closed stream
 
     def finished(done: asyncio.Future[AnswerResult]) -> None:
-        if not done.cancelled():
-            done.exception()  # retrieved here, so that a generation stopped by a disconnect is not logged
+        if not done.cancelled() and isinstance(done.exception(), Cancelled):  # retrieved, so never logged
+            worker.stopped += 1
         tokens.put_nowait(None)
 
     job.add_done_callback(finished)

@@ -146,3 +146,22 @@ def test_a_conversation_follows_up_on_its_earlier_turns(server: str) -> None:
 def test_serving_beyond_loopback_needs_api_keys(home: Path) -> None:
     done = run_cli("assistant", "serve", "--host", "0.0.0.0", home=home)
     assert done.returncode != 0 and "set serve.api_keys first" in done.stderr
+
+
+def test_a_client_that_goes_away_stops_its_generation(server: str) -> None:
+    def health() -> dict[str, int]:
+        return httpx.get(f"{server}/health", timeout=10).json()  # type: ignore[no-any-return]
+
+    before = health()["stopped_by_disconnect"]
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": FACTORY_RESET}]}
+    headers = {"Authorization": "Bearer key-bob"}
+    with httpx.stream("POST", f"{server}/v1/chat/completions", json=body, headers=headers, timeout=300) as reply:
+        tokens = 0
+        for line in reply.iter_lines():
+            tokens += '"content": "' in line and '"content": ""' not in line
+            if tokens == 2:
+                break  # leave after two tokens, as a closed browser tab does
+    deadline = time.monotonic() + 120
+    while health()["requests"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert health() == {"status": "ok", "requests": 0, "stopped_by_disconnect": before + 1}
