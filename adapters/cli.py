@@ -59,8 +59,9 @@ def train(
 ) -> None:
     """Train a new adapter version on RAFT-style examples built from the domain's index.
 
-    Each example becomes the very prompt the assistant serves: the gold document's passage among
-    retrieved distractors. Rerunning an interrupted training resumes it from its last checkpoint.
+    Each example becomes the very prompt the assistant would serve for its question: its own top
+    retrieval.k passages in served order, the gold passage ranked in by its score when retrieval misses
+    it. Rerunning an interrupted training resumes it from its last checkpoint.
     """
     notice = _notice_printer(json_output)
     with _training_progress(quiet=json_output) as on_progress:
