@@ -21,12 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from adapters.base_model import BaseModelIdentity
 from assistant.errors import UserError
+
+Record = TypeVar("Record", bound=BaseModel)
 
 CARD_FILE = "card.json"
 TRAINING_QUESTIONS_FILE = "training_questions.json"
@@ -102,7 +104,7 @@ class Registry:
         state = self._state(domain)
         found = []
         for path in self._version_dirs(domain):
-            card = AdapterCard.model_validate_json((path / CARD_FILE).read_text())
+            card = _read(AdapterCard, path / CARD_FILE)
             found.append(AdapterVersion(path, card, card.version == state.active))
         return found
 
@@ -193,7 +195,7 @@ class Registry:
 
     def _state(self, domain: str) -> _State:
         path = self.root / domain / _STATE_FILE
-        return _State.model_validate_json(path.read_text()) if path.is_file() else _State()
+        return _read(_State, path) if path.is_file() else _State()
 
     def _write_state(self, domain: str, state: _State) -> None:
         _write_atomic(self.root / domain / _STATE_FILE, state.model_dump_json())
@@ -205,6 +207,16 @@ class Registry:
         with (self.root / domain / ".lock").open("w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
+
+
+def _read(model: type[Record], path: Path) -> Record:
+    """A registry file, or one line saying which file is damaged (a crash mid-write, a hand edit)."""
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except ValidationError as err:
+        raise UserError(
+            f"{path} is damaged ({err.errors()[0]['msg']}): restore it, or delete that adapter folder"
+        ) from None
 
 
 def _write_atomic(path: Path, text: str) -> None:

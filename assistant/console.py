@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import tempfile
+import traceback
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +19,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.config import Settings, load_settings
+from assistant.config import ENV_PREFIX, Settings, default_home, load_settings
 from assistant.errors import UserError
 
 stdout = Console(highlight=False, soft_wrap=True)
@@ -72,3 +76,26 @@ def run(app: Callable[[], Any]) -> None:
     except KeyboardInterrupt:
         stderr.print("interrupted")
         raise SystemExit(130) from None
+    except Exception as err:  # a bug or an unforeseen failure: one line here, the traceback in the log
+        log = _log_error(err)
+        stderr.print(f"[bold red]error:[/] {escape(type(err).__name__)}: {escape(str(err))} (details in {log})")
+        raise SystemExit(2) from None
+
+
+def _log_error(err: Exception) -> Path:
+    """Append the traceback to ``<home>/logs/errors.log`` (the home of the command line, if it can be read)."""
+    home = Path(os.environ.get(f"{ENV_PREFIX}HOME") or default_home())
+    for flag, value in zip(sys.argv, sys.argv[1:], strict=False):
+        if flag == "--home":
+            home = Path(value)
+        elif flag.startswith("--home="):
+            home = Path(flag.removeprefix("--home="))
+    log = home / "logs" / "errors.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        log = Path(tempfile.gettempdir()) / "domain-assistant-errors.log"
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"--- {stamp} {' '.join(sys.argv)}\n{''.join(traceback.format_exception(err))}\n")
+    return log

@@ -24,7 +24,12 @@ def read_jsonl(path: Path, model: type[Model], what: str) -> list[tuple[int, Mod
         raise UserError(f"{what} file not found: {path}")
     parsed: list[tuple[int, Model]] = []
     problems: list[str] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        bad_line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise UserError(f"{path} line {bad_line}: not UTF-8 text (save the file as UTF-8)") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

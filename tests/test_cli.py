@@ -84,6 +84,42 @@ def test_empty_index_is_one_line_error(home: Path) -> None:
     _one_line_error(result.stderr, "the index is empty")
 
 
+def test_damaged_files_are_one_line_naming_the_file(home: Path, tmp_path: Path) -> None:
+    bad_text = tmp_path / "questions.jsonl"
+    bad_text.write_bytes(b'{"question": "ok?"}\n{"question": "caf\xe9?"}\n')  # Latin-1, not UTF-8
+    done = run_cli("assistant", "ask", "--questions", bad_text, home=home)
+    assert (
+        done.returncode == 2
+        and done.stderr.strip() == f"error: {bad_text} line 2: not UTF-8 text (save the file as UTF-8)"
+    )
+
+    domain = home / "adapters" / "support"
+    (domain / "v1").mkdir(parents=True)
+    (domain / "state.json").write_text('{"active": 1')  # cut short by a crash
+    done = run_cli("assistant", "adapters", "list", home=home)
+    assert done.returncode == 2 and "state.json is damaged" in done.stderr and "Traceback" not in done.stderr
+
+
+CRASHING_SCRIPT = """
+from assistant.console import run
+
+def app():
+    raise KeyError("nothing the code foresees")
+
+run(app)
+"""
+
+
+def test_an_unforeseen_failure_is_one_line_and_its_traceback_goes_to_the_log(home: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_SCRIPT, "--home", str(home)], capture_output=True, text=True, check=False
+    )
+    log = home / "logs" / "errors.log"
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("error: KeyError: 'nothing the code foresees'") and str(log) in done.stderr
+    assert "Traceback (most recent call last)" in log.read_text() and "Traceback" not in done.stderr
+
+
 def test_failed_file_sets_exit_status_and_is_named(home: Path, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
