@@ -1,11 +1,14 @@
 # Two entry points, both doing their own set-up on a fresh machine:
-#   make demo   ingest the sample corpus and answer sample questions on the offline defaults
+#   make demo   ingest the sample corpus, import the sample adapters, answer a question per domain
 #   make test   lint, type-check and run the test suite against the real models
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-QUESTION ?= How do I factory reset the router?
+# Not questions of the eval or training sets: the adapters answer questions they have not seen
+# (tests/test_sample_adapters.py asks the same ones).
+SUPPORT_QUESTION ?= $(shell sed -n 's/^support: //p' samples/demo_questions.txt)
+POLICY_QUESTION ?= $(shell sed -n 's/^policy: //p' samples/demo_questions.txt)
 
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -21,11 +24,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --progress-bar off -c constraints.txt -e '.[all,dev]'
 	touch $@
 
+# The shipped sample adapters (samples/adapters/, made by `make adapters`) are imported: exported to
+# GGUF and checked against PEFT once; a second run finds them registered.
 demo: install
 	$(BIN)/ingest samples/corpus/support --domain support
 	$(BIN)/ingest samples/corpus/policy --domain policy
-	$(BIN)/assistant ask "$(QUESTION)"
-	$(BIN)/assistant ask "How long are invoices kept?"
+	$(BIN)/assistant adapters import samples/adapters/support
+	$(BIN)/assistant adapters import samples/adapters/policy
+	@printf '\n== support, answered with its adapter ==\n'
+	$(BIN)/assistant ask "$(SUPPORT_QUESTION)"
+	@printf '\n== policy, answered with its adapter ==\n'
+	$(BIN)/assistant ask "$(POLICY_QUESTION)"
+	@printf '\n== the same policy question, base model alone (same passages, no adapter) ==\n'
+	$(BIN)/assistant ask "$(POLICY_QUESTION)" --adapter none
 
 lint: install
 	$(BIN)/ruff check .
