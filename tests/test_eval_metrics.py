@@ -87,8 +87,8 @@ GIFT_REFERENCE = "No. Under G2.1 meals paid by a partner are allowed up to €10
 
 def test_key_facts_are_the_verdict_numbers_with_units_and_clause_ids() -> None:
     assert {str(f) for f in facts(GIFT_REFERENCE)} == {"no", "G2.1", "100 €", "4 time"}
-    assert {str(f) for f in facts("The Nimbus N300 keeps 1,000 logs from 1 June 2025 (Version 3.1).")} == {
-        "1000", "1 june", "2025", "3.1"
+    assert {str(f) for f in facts("The Nimbus N300 keeps 1,000 logs from 1 June 2025 (Version 3.1), at 3 pm.")} == {
+        "1000", "1 june 2025", "3.1", "15:00"
     }  # fmt: skip
 
 
