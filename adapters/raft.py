@@ -24,14 +24,13 @@ from dataclasses import dataclass
 
 from adapters.dataset import TrainingExample
 from assistant.errors import UserError
-from assistant.prompts import build_prompt
+from assistant.prompts import CITATION, build_prompt
 from assistant.results import Passage
 
 # (question, how many passages, only from these sources or None) -> ranked passages
 Retriever = Callable[[str, int, list[str] | None], list[Passage]]
 TokenCounter = Callable[[str], int]
 
-_CITATION = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9€$£%]+(?:[.,][0-9]+)*")
 _GOLD_CANDIDATES = 3  # the gold document's chunks considered for the one the answer rests on
 
@@ -74,7 +73,7 @@ def assemble(
         ordered.remove(others[-1])
     ids = [p.chunk_id for p in ordered]
     position = {n: ids.index(passage.chunk_id) + 1 for n, passage in enumerate(gold, start=1)}
-    return RaftExample(prompt, _CITATION.sub(lambda m: f"[{position[int(m[1])]}]", completion))
+    return RaftExample(prompt, CITATION.sub(lambda m: f"[{position[int(m[1])]}]", completion))
 
 
 def _answer_passage(example: TrainingExample, source: str, served: list[Passage], retrieve: Retriever) -> Passage:

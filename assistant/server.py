@@ -247,15 +247,14 @@ async def _stream(
             raise Cancelled
         loop.call_soon_threadsafe(tokens.put_nowait, piece)
 
-    def chunk(delta: dict[str, Any], **extra: Any) -> str:
+    def chunk(delta: dict[str, Any], final: AnswerResult | None = None) -> str:
+        """One event; the ``final`` one carries the finish reason, the sources and the route."""
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
         body = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model}
-        choice = {
-            "index": 0,
-            "delta": delta,
-            "finish_reason": extra.pop("finish_reason", None),
-            **extra.pop("choice", {}),
-        }
-        return f"data: {json.dumps({**body, 'choices': [choice], **extra})}\n\n"
+        if final is not None:
+            choice |= {"finish_reason": "stop", "sources": [_source(c) for c in final.citations]}
+            body["assistant"] = _about(final)
+        return f"data: {json.dumps({**body, 'choices': [choice]})}\n\n"
 
     job = asyncio.ensure_future(worker.run_reserved(lambda: answer(on_token)))  # outlives a closed stream
 
@@ -284,12 +283,7 @@ async def _stream(
             return
         if not streamed:  # a refusal is written by the graph, not generated
             yield chunk({"content": result.answer})
-        yield chunk(
-            {},
-            finish_reason="stop",
-            choice={"sources": [_source(c) for c in result.citations]},
-            assistant=_about(result),
-        )
+        yield chunk({}, final=result)
         yield "data: [DONE]\n\n"
     finally:
         gone.set()  # the client went away (the generator was closed): stop generating at the next token

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.prompts import CITATION, cited_numbers
+from eval.metrics import is_refusal
 
 CLAUSE_ID = re.compile(r"\b[A-Z]{1,3}\d+(?:\.\d+)+\b")  # G1.3, T4.2, OFP-ITU's U2.3
 _LEXICON = tomllib.loads((Path(__file__).with_name("key_facts.toml")).read_text(encoding="utf-8"))
@@ -41,7 +42,6 @@ _DATE = re.compile(  # "1 April 2026", "1st April", "April 1, 2026"
 _CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s?([ap]\.?m\b\.?)|\b(\d{1,2}):(\d{2})\b", re.IGNORECASE)
 _VERDICT_LINE = re.compile(r"^\s*verdict:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _CONDITIONAL = re.compile(r"\b(only (if|when|with|after|for)|unless|provided|as long as|subject to)\b", re.IGNORECASE)
-_REFUSED = re.compile(r"\bnot covered\b|\b(do(es)? not|don't|doesn't) (cover|address)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, order=True)
@@ -151,7 +151,7 @@ def _verdict(text: str, from_first_words: bool) -> str | None:
         return None
     head = (line[1] if line else text).strip()
     first_clause = re.split(r"[.;\n]", head, maxsplit=1)[0]
-    if _REFUSED.search(first_clause):
+    if is_refusal(first_clause):
         return None
     if _CONDITIONAL.search(first_clause):
         return "conditional"
