@@ -8,7 +8,7 @@
 
 Every figure is a ratio against a baseline measured in the same run, so it
 travels between machines:
-- ingest chunks/s end to end ÷ a bare ``SentenceTransformer.encode`` of the same chunk texts (goal ≥ 0.9);
+- ingest chunks/s end to end ÷ a bare encode of the same chunk texts by the same embedder (goal ≥ 0.9);
 - re-ingest of the unchanged corpus ÷ the first ingest (goal ≤ 5 %);
 - warm retrieval latency p50/p95, hybrid and vector-only (goal p95 < 50 ms), and the first query of a new process;
 - hit@5 and MRR@10 of hybrid against vector-only on questions with their gold pages.

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from pydantic import BaseModel
-from scipy import stats
 
 
 class Estimate(BaseModel):
@@ -44,6 +43,8 @@ def estimate(values: Sequence[float] | np.ndarray, resamples: int, confidence: f
     mean = float(data.mean())
     if len(data) < 2 or np.ptp(data) == 0:
         return Estimate(mean=mean, low=mean, high=mean, n=len(data))
+    from scipy import stats  # here, not at import: the CLI loads this module on every command
+
     interval = stats.bootstrap(
         (data,), np.mean, n_resamples=resamples, confidence_level=confidence, method="percentile", rng=seed
     ).confidence_interval
@@ -83,6 +84,8 @@ def sign_flip_p_value(diffs: np.ndarray, resamples: int, seed: int) -> float | N
         return None
     if not diffs.any():
         return 1.0
+    from scipy import stats
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # identical magnitudes make ties, which are fine here
         result = stats.permutation_test(

@@ -1,4 +1,4 @@
-"""Sentence-transformers embeddings, loaded once per process from a local folder.
+"""Embeddings of a sentence-transformers model, loaded once per process from a local folder.
 
 Chroma gets a registered embedding function wrapping the same model: without
 one it falls back to a default that downloads an ONNX model, and an
@@ -7,8 +7,8 @@ unregistered one cannot be rebuilt by a new process that reopens the index.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Callable, Sequence
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +19,44 @@ from tokenizers import Tokenizer
 
 from assistant.config import Settings
 from assistant.models import resolve_embedding_model
+from ingest.onnx_embedding import load_onnx_encoder
 
 
 class Embedder:
-    def __init__(self, path: Path, model_id: str, batch_size: int = 32) -> None:
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
+    """One embedding model: its vectors, its token counts, and the identity an index records.
 
-        transformers_logging.disable_progress_bar()
+    With a ``cache_dir``, a plain model runs as its checked ONNX export (``ingest.onnx_embedding``), so
+    a process that only asks never imports torch; otherwise, and for other shapes, on sentence-transformers.
+    """
+
+    def __init__(self, path: Path, model_id: str, batch_size: int = 32, cache_dir: Path | None = None) -> None:
         self.path = path
         self.model_id = model_id
         self.batch_size = batch_size
-        self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        self.dimension = int(self.model.get_embedding_dimension() or 0)
-        self.max_tokens = self.model.max_seq_length or 512  # BERT-style models' usual limit
-        # The Rust tokenizer itself, without the truncation the model applies: counting must see every token.
-        self._tokenizer = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+        onnx = load_onnx_encoder(path, cache_dir, batch_size) if cache_dir is not None else None
+        if onnx is not None:
+            self._encode: Callable[[list[str]], np.ndarray] = onnx.encode
+            self.runtime = "onnxruntime"
+            self.max_tokens = onnx.recipe.max_tokens
+            self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        else:
+            model = _sentence_transformer(path)
+            self._encode = partial(
+                model.encode, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+            self.runtime = "sentence-transformers"
+            self.max_tokens = model.max_seq_length or 512  # BERT-style models' usual limit
+            self._tokenizer = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+        # Counting must see every token: no truncation, no padding.
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
+        self.dimension = int(self.embed([""]).shape[1])
         self.embed_query = lru_cache(maxsize=256)(self._embed_query)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
         path, model_id = resolve_embedding_model(settings)
-        return load_embedder(path, model_id, settings.embedding.batch_size)
+        return load_embedder(path, model_id, settings.embedding.batch_size, settings.models_dir)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text without [CLS]/[SEP], the unit of the model's length limit."""
@@ -52,18 +66,25 @@ class Embedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, so that cosine similarity is a dot product."""
-        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(vectors, dtype=np.float32)
+        return np.asarray(self._encode(texts), dtype=np.float32)
 
     def _embed_query(self, text: str) -> tuple[float, ...]:
         # A tuple, so the cached value cannot be changed by a caller.
         return tuple(float(x) for x in self.embed([text])[0])
 
 
+def _sentence_transformer(path: Path) -> Any:
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+
+
 @lru_cache(maxsize=4)
-def load_embedder(path: Path, model_id: str, batch_size: int = 32) -> Embedder:
+def load_embedder(path: Path, model_id: str, batch_size: int = 32, cache_dir: Path | None = None) -> Embedder:
     """One instance per model and process: Chroma rebuilds its function on every collection it opens."""
-    return Embedder(path, model_id, batch_size)
+    return Embedder(path, model_id, batch_size, cache_dir)
 
 
 @register_embedding_function
