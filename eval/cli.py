@@ -117,15 +117,18 @@ def compare_runs(
             }
         )
     else:
-        table = Table("arm", "metric", "old", "new", "Δ")
+        table = Table("arm", "metric", "old", "new", "Δ", "Δ paired [95 %]", "n")
         for change in changes:
             style = "red" if change in failed else ("green" if change.delta > threshold else "")
+            paired = change.paired
             table.add_row(
                 change.arm,
                 change.metric,
                 f"{change.old:.3f}",
                 f"{change.new:.3f}",
                 f"[{style}]{change.delta:+.3f}[/]" if style else f"{change.delta:+.3f}",
+                f"{paired.diff:+.3f} [{paired.low:+.3f}, {paired.high:+.3f}]" if paired else "—",
+                str(paired.n) if paired else "—",
             )
         stdout.print(table)
         verdict = f"{len(failed)} regression(s) beyond {threshold}" if failed else f"no regression beyond {threshold}"

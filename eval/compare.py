@@ -1,7 +1,9 @@
 """`assistant eval compare OLD NEW`: the CI gate. A metric whose mean fell by more than the threshold fails it.
 
 Only quality metrics are gated: latency on a shared CI machine is noise, and
-is reported by the run itself.
+is reported by the run itself. Both runs answered the same questions, so each
+change also comes as a paired difference with its interval (new minus old,
+question by question): how two adapter versions or two recipes compare.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from assistant.errors import UserError
-from eval.results import EvalResults
+from eval.results import RETRIEVAL, EvalResults, QuestionResult
 from eval.scoring import ANSWER_METRICS, RETRIEVAL_METRICS
+from eval.stats import Difference, paired_difference
 
 GATED = {**RETRIEVAL_METRICS, **ANSWER_METRICS}
 
@@ -22,6 +25,7 @@ class Change(BaseModel):
     metric: str
     old: float
     new: float
+    paired: Difference | None = None  # new minus old on the questions both runs scored
 
     @property
     def delta(self) -> float:
@@ -54,8 +58,29 @@ def compare(old: EvalResults, new: EvalResults, metrics: list[str] | None = None
         for metric, estimate in estimates.items():
             previous = old.summary.get(part, {}).get(metric)
             if previous is not None and metric in GATED and (not metrics or metric in metrics):
-                changes.append(Change(arm=part, metric=metric, old=previous.mean, new=estimate.mean))
+                paired = _paired(old, new, part, metric)
+                changes.append(Change(arm=part, metric=metric, old=previous.mean, new=estimate.mean, paired=paired))
     return changes
+
+
+def _paired(old: EvalResults, new: EvalResults, part: str, metric: str) -> Difference | None:
+    before = {q.line: _score(q, part, metric) for q in old.questions}
+    pairs = [
+        (q.line, now, then)
+        for q in new.questions
+        if (now := _score(q, part, metric)) is not None and (then := before.get(q.line)) is not None
+    ]
+    if not pairs:
+        return None
+    resamples = int(new.setup.get("bootstrap_resamples", 2000))
+    return paired_difference(f"{part} (new)", f"{part} (old)", metric, pairs, resamples, 0.95, seed=0)
+
+
+def _score(question: QuestionResult, part: str, metric: str) -> float | None:
+    if part == RETRIEVAL:
+        return question.retrieval.get(metric)
+    arm = question.arms.get(part)
+    return arm.scores.get(metric) if arm is not None else None
 
 
 def regressions(changes: list[Change], threshold: float) -> list[Change]:

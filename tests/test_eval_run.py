@@ -14,7 +14,7 @@ from adapters.registry import TRAINING_QUESTIONS_FILE, DatasetInfo, Registry
 from assistant.config import load_settings
 from assistant.prompts import drop_citations
 from assistant.runtime import Runtime
-from eval.results import RETRIEVAL, EvalResults
+from eval.results import RETRIEVAL, ArmResult, EvalResults, QuestionResult
 from eval.stats import Estimate
 from tests.conftest import SAMPLES, home_sharing, invoke, make_card, run_cli
 
@@ -129,7 +129,9 @@ def test_an_adapter_whose_training_data_is_unknown_is_refused(home: Path, tmp_pa
     assert "cannot check what support@1 was trained on: its training data /nowhere/train.jsonl is gone" in done.stderr
 
 
-def results_with(faithfulness: float, token_f1: float, sha: str = "abc") -> EvalResults:
+def results_with(
+    faithfulness: float, token_f1: float, sha: str = "abc", per_question: dict[int, float] | None = None
+) -> EvalResults:
     def mean(value: float) -> Estimate:
         return Estimate(mean=value, low=value - 0.1, high=value + 0.1, n=100)
 
@@ -144,8 +146,45 @@ def results_with(faithfulness: float, token_f1: float, sha: str = "abc") -> Eval
         by_domain={},
         cost={},
         differences=[],
-        questions=[],
+        questions=[question_scored(line, value) for line, value in (per_question or {}).items()],
     )
+
+
+def question_scored(line: int, faithfulness: float) -> QuestionResult:
+    return QuestionResult(
+        line=line,
+        question=f"question {line}?",
+        domain="support",
+        answerable=True,
+        reference=None,
+        gold_sources=[],
+        routed_domain="support",
+        route_confidence=1.0,
+        covered=True,
+        best_score=0.5,
+        retrieved=[],
+        retrieval={},
+        arms={
+            "rag+adapter": ArmResult(
+                answer="", adapter="support@1", refused=False, scores={"faithfulness": faithfulness}
+            )
+        },
+    )
+
+
+def test_compare_pairs_the_runs_question_by_question(tmp_path: Path) -> None:
+    """Each question gains 0.1 while the means hardly move apart from their spread: the paired difference
+    sees it; a question only one run scored is left out."""
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(results_with(0.5, 0.4, per_question={1: 0.1, 2: 0.5, 3: 0.9, 4: 0.3, 9: 1.0}).model_dump_json())
+    new.write_text(results_with(0.6, 0.4, per_question={1: 0.2, 2: 0.6, 3: 1.0, 4: 0.4, 5: 0.0}).model_dump_json())
+    shown = run_cli("assistant", "eval", "compare", old, new, "--json", home=tmp_path).json()
+    paired = next(c["paired"] for c in shown["changes"] if c["metric"] == "faithfulness")  # type: ignore[union-attr]
+    assert (round(paired["diff"], 3), round(paired["low"], 3), round(paired["high"], 3)) == (0.1, 0.1, 0.1)
+    assert paired["n"] == 4 and paired["wins"] == [1, 2, 3, 4]
+    assert next(c["paired"] for c in shown["changes"] if c["metric"] == "token_f1") is None  # type: ignore[union-attr]
+    table = run_cli("assistant", "eval", "compare", old, new, home=tmp_path, env={"COLUMNS": "200"}).stdout
+    assert "+0.100 [+0.100, +0.100]" in table
 
 
 def test_compare_fails_on_a_regression_beyond_the_threshold(tmp_path: Path) -> None:
