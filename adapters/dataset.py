@@ -13,7 +13,7 @@ import hashlib
 import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,6 +77,11 @@ class TrainingSet:
     @property
     def size(self) -> int:
         return len(self.train) + len(self.held_out)
+
+    def without_refusals(self) -> TrainingSet:
+        """Only the grounded examples, on the same sides of the split; ``sha256`` still names the whole file."""
+        grounded = [e for e in self.train if e.sources], [e for e in self.held_out if e.sources]
+        return replace(self, train=grounded[0], held_out=grounded[1])
 
 
 def load_training_set(

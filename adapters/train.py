@@ -95,6 +95,8 @@ def train_adapter(
     import torch
 
     config = settings.training
+    if not config.refusal_examples:
+        data = data.without_refusals()
     base = resolve_base_model(settings, on_notice)
     plan = training_plan(torch.cuda.is_available(), config.cpu_bf16)
     on_notice(f"training {domain} adapter: {plan.method} on {base.identity.name}, {data.size} examples")

@@ -215,6 +215,11 @@ class TrainingSettings(BaseModel):
         description="bf16 autocast when training on CPU: faster only on CPUs with AVX512-BF16 or AMX "
         "(bench/training_speed.py measures it).",
     )
+    refusal_examples: bool = Field(
+        default=False,
+        description="Train on the data's refusals (examples without sources). Off: the grader is the one that "
+        "refuses (grading.min_score); adapters taught to refuse also refused answerable questions (README).",
+    )
     held_out_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
     eval_steps: int = Field(default=10, ge=1, description="Optimizer steps between held-out evaluations.")
     patience: int = Field(default=3, ge=1, description="Evaluations without improvement before stopping early.")

@@ -106,6 +106,15 @@ def test_paraphrases_stay_on_one_side_of_the_split(tmp_path: Path) -> None:
     assert again.sha256 == data.sha256
 
 
+def test_without_refusals_keeps_every_grounded_example_on_its_side_of_the_split() -> None:
+    data = load(SAMPLES / "training" / "support.jsonl")
+    grounded = data.without_refusals()
+    assert grounded.train == [e for e in data.train if e.sources]
+    assert grounded.held_out == [e for e in data.held_out if e.sources]
+    assert grounded.size < data.size  # the sample set has refusals, and they are gone
+    assert grounded.sha256 == data.sha256  # the card still names the file trained from
+
+
 @pytest.mark.parametrize("domain", SAMPLE_DOMAINS)
 def test_sample_training_sets_are_valid_large_and_disjoint_from_the_eval_set(domain: str) -> None:
     eval_questions = [item.question for _, item in load_eval_set(SAMPLES / "questions.jsonl")]
