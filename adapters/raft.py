@@ -8,7 +8,8 @@ in served order, with as many chunks of the gold document as serving lets in.
 When retrieval misses the gold passage, it goes in where its score ranks it,
 in place of the lowest-ranked other passage. The answer's ``[n]`` is
 renumbered to where each gold passage sits. An example without ``sources``
-teaches the refusal over its served passages, which hold no answer.
+(trained on only with ``training.refusal_examples``) teaches the refusal over its served passages,
+which hold no answer.
 
 The first recipe shuffled the gold passage among 3 distractors from other
 documents; served prompts hold 5 passages, often several from the gold
