@@ -19,7 +19,7 @@ from tokenizers import Tokenizer
 
 from assistant.config import Settings
 from assistant.models import resolve_embedding_model
-from ingest.onnx_embedding import load_onnx_encoder
+from ingest.onnx_embedding import load_onnx_encoder, load_sentence_transformer
 
 
 class Embedder:
@@ -40,7 +40,7 @@ class Embedder:
             self.max_tokens = onnx.recipe.max_tokens
             self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         else:
-            model = _sentence_transformer(path)
+            model = load_sentence_transformer(path)
             self._encode = partial(
                 model.encode, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
             )
@@ -71,14 +71,6 @@ class Embedder:
     def _embed_query(self, text: str) -> tuple[float, ...]:
         # A tuple, so the cached value cannot be changed by a caller.
         return tuple(float(x) for x in self.embed([text])[0])
-
-
-def _sentence_transformer(path: Path) -> Any:
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()
-    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
 
 @lru_cache(maxsize=4)

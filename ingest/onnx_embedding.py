@@ -136,9 +136,8 @@ def _export_checked(folder: Path, target: Path, recipe: Recipe) -> None:
     """Export ``folder``'s transformer and keep it only if it embeds ``CHECK_TEXTS`` as sentence-transformers
     does; written beside ``target`` and renamed, so no process ever reads half a file."""
     import torch
-    from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    model = load_sentence_transformer(folder)
     first: Any = model[0]  # the Transformer module
     transformer = first.auto_model.eval()
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in _parameters(transformer)]
@@ -176,6 +175,15 @@ def _export_checked(folder: Path, target: Path, recipe: Recipe) -> None:
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def load_sentence_transformer(folder: Path) -> Any:
+    """The model as sentence-transformers loads it, without transformers' progress bars on the terminal."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
 
 
 def _parameters(module: Any) -> set[str]:
