@@ -76,7 +76,13 @@ class Embedder:
 @lru_cache(maxsize=4)
 def load_embedder(path: Path, model_id: str, batch_size: int = 32, cache_dir: Path | None = None) -> Embedder:
     """One instance per model and process: Chroma rebuilds its function on every collection it opens."""
-    return Embedder(path, model_id, batch_size, cache_dir)
+    embedder = Embedder(path, model_id, batch_size, cache_dir)
+    _loaded.setdefault((path, model_id), embedder)
+    return embedder
+
+
+# The first embedder loaded for each (folder, model id): what Chroma's rebuilt function reuses.
+_loaded: dict[tuple[Path, str], Embedder] = {}
 
 
 @register_embedding_function
@@ -104,4 +110,7 @@ class ChromaEmbedding(EmbeddingFunction[Documents]):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> ChromaEmbedding:
-        return ChromaEmbedding(load_embedder(Path(config["path"]), config["model_id"]))
+        """Chroma rebuilds the function from its config when it creates a collection: reuse the embedder this
+        process already loaded (on onnxruntime) rather than load sentence-transformers beside it."""
+        key = (Path(config["path"]), config["model_id"])
+        return ChromaEmbedding(_loaded.get(key) or load_embedder(*key))

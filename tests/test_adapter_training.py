@@ -143,7 +143,10 @@ def test_train_cli_on_the_real_default_model_registers_exports_and_serves(sample
     """The whole loop on Gemma 3 270M: one optimizer step, a checked GGUF export, an answer with the adapter."""
     home = home_sharing(tmp_path / "home", sample_home, "models", "index")
     data = tmp_path / "train.jsonl"
-    data.write_text("\n".join(SUPPORT_DATA.read_text().splitlines()[:12]) + "\n")
+    lines = SUPPORT_DATA.read_text().splitlines()[:12]
+    data.write_text("\n".join(lines) + "\n")
+    grounded = sum(bool(json.loads(line).get("sources")) for line in lines)  # refusals are left out by default
+    assert 0 < grounded < 12
     trained = invoke(
         "assistant",
         "adapters",
@@ -164,7 +167,7 @@ def test_train_cli_on_the_real_default_model_registers_exports_and_serves(sample
     assert card["name"] == "support@1" and card["active"] is True
     assert card["method"].startswith("LoRA (fp32 base")  # type: ignore[union-attr]
     assert card["base"]["gguf_sha256"]  # type: ignore[index]
-    assert card["dataset"]["examples"] == 12 and card["steps"] == 1  # type: ignore[index]
+    assert card["dataset"]["examples"] == grounded and card["steps"] == 1  # type: ignore[index]
     assert card["hyperparameters"]["target_modules"] == [  # type: ignore[index]
         "q_proj",
         "k_proj",

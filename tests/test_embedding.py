@@ -62,6 +62,23 @@ def test_a_model_of_another_shape_stays_on_sentence_transformers(home: Path, tmp
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
 
 
+def test_ingest_into_a_new_domain_imports_no_training_library(home: Path) -> None:
+    """Creating a collection makes Chroma rebuild the embedding function from its config: it reuses the
+    loaded embedder, so a new process ingesting a document (once the export exists) loads no torch."""
+    Embedder.from_settings(load_settings(home=home))  # the export, made once per models folder
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from assistant.config import load_settings\n"
+        "from assistant.runtime import Runtime\n"
+        f"runtime = Runtime(load_settings(home=Path({str(home)!r})))\n"
+        f"runtime.ingest([Path({str(SAMPLES / 'corpus' / 'support' / 'factory-reset.md')!r})], 'support')\n"
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
 def test_a_cold_ask_imports_no_training_or_eval_library(sample_home: Path) -> None:
     """A new process answering one question, as a user runs it, loads none of the training stack."""
     script = (

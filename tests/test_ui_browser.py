@@ -180,7 +180,7 @@ def test_an_uploaded_document_is_answered_from_and_cited(page: Page, app_url: st
     page.goto(f"{app_url}/documents")
     page.locator("input[type=file]").set_input_files(document)
     page.get_by_role("button", name="Add to the index").first.click()
-    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("1 added")
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("1 added", timeout=ANSWER_TIMEOUT_S * 1000)
     expect(page.get_by_test_id("stDataFrame").last).to_be_visible()
 
     page.goto(app_url)  # the chat is the default page, at the root
