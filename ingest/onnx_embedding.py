@@ -106,9 +106,12 @@ class OnnxEncoder:
         return np.asarray((states * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9), dtype=np.float32)
 
 
-def export_path(folder: Path, cache_dir: Path) -> Path:
-    """The export of ``folder``, named by its weights' size and time: a changed model is exported anew."""
-    weights = next(folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file())
+def export_path(folder: Path, cache_dir: Path) -> Path | None:
+    """The export of ``folder``, named by its weights' size and time (a changed model is exported anew);
+    None when the folder has no weights file to export."""
+    weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()), None)
+    if weights is None:
+        return None
     stat = weights.stat()
     return cache_dir / f"{folder.name}-{stat.st_size:x}-{stat.st_mtime_ns:x}.onnx"
 
@@ -117,9 +120,9 @@ def load_onnx_encoder(folder: Path, cache_dir: Path, batch_size: int) -> OnnxEnc
     """The ONNX encoder of ``folder``, exported and checked on first use; None when the model's shape or
     weights have no checked export."""
     recipe = read_recipe(folder)
-    if recipe is None or not any((folder / n).is_file() for n in ("model.safetensors", "pytorch_model.bin")):
-        return None
     target = export_path(folder, cache_dir)
+    if recipe is None or target is None:
+        return None
     failed = target.with_suffix(".failed")
     if failed.is_file():
         return None
