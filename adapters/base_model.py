@@ -1,10 +1,11 @@
-"""The frozen base model adapters are trained on, and its identity.
+"""The frozen base model adapters are trained on, its identity, and how this hardware loads it.
 
 An adapter only means something on the exact weights it was trained on, so
 every base has an identity: the sha256 of its weight files. The offline
 default is converted once from the GGUF the assistant serves (transformers
 dequantises it to fp32) and cached in the data home; its identity records the
 GGUF's sha256 too, so llama.cpp can refuse an adapter trained on another base.
+Training and the hf backend load it through the same plan: 4-bit NF4 on CUDA, fp32 elsewhere.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings
-from assistant.errors import UserError
-from assistant.models import resolve_gguf
+from assistant.core.config import Settings
+from assistant.core.errors import UserError
+from assistant.core.models import resolve_gguf
 
 IDENTITY_FILE = "identity.json"
 _HASH_CACHE = "hashes.json"
@@ -59,6 +60,44 @@ def resolve_base_model(settings: Settings, on_notice: Callable[[str], None] | No
         _convert_gguf(gguf, gguf_hash, target)
     identity = BaseModelIdentity(**json.loads((target / IDENTITY_FILE).read_text()))
     return BaseCheckpoint(target, identity)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How the base is loaded and optimised on this hardware."""
+
+    method: str
+    device: str
+    quantization: Any  # transformers.BitsAndBytesConfig on CUDA, else None
+    optimizer: str
+    bf16: bool
+
+
+def training_plan(cuda: bool, cpu_bf16: bool = False) -> TrainingPlan:
+    """The one hardware check: QLoRA needs CUDA (bitsandbytes 4-bit); without it, LoRA on the fp32 base,
+    optionally under bf16 autocast (worth it only where the CPU computes bf16 natively: AVX512-BF16, AMX)."""
+    if not cuda:
+        method = "LoRA (fp32 base; no CUDA, so no 4-bit QLoRA)" + (", bf16 autocast" if cpu_bf16 else "")
+        return TrainingPlan(method, "cpu", None, "adamw_torch", cpu_bf16)
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    nf4 = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+    return TrainingPlan("QLoRA (4-bit NF4 base, double quantisation)", "cuda", nf4, "paged_adamw_8bit", True)
+
+
+def load_options(plan: TrainingPlan) -> dict[str, Any]:
+    """``from_pretrained`` options for the base on this hardware: the 4-bit NF4 base QLoRA trained on, or fp32."""
+    import torch
+
+    if plan.device == "cuda":
+        return {"dtype": torch.bfloat16, "quantization_config": plan.quantization, "device_map": {"": 0}}
+    return {"dtype": torch.float32}
 
 
 def load_causal_lm(path: Path, **options: Any) -> Any:

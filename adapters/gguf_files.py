@@ -20,7 +20,7 @@ import numpy as np
 
 from adapters.base_model import file_sha256
 from adapters.registry import AdapterVersion
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 
 MergedType = Literal["f16", "q8_0"]
 ADAPTER_KEY = "domain_assistant.adapter"

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from adapters.base_model import BaseModelIdentity
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 
 Record = TypeVar("Record", bound=BaseModel)
 

@@ -38,10 +38,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from assistant.backends import Backend
-from assistant.config import Settings
-from assistant.errors import UserError
-from assistant.prompts import NOT_COVERED, build_prompt, cited_numbers, drop_citations
-from assistant.results import Citation, Grade, Passage, Route
+from assistant.core.config import Settings
+from assistant.core.errors import UserError
+from assistant.core.prompts import NOT_COVERED, build_prompt, cited_numbers, drop_citations
+from assistant.core.results import Citation, Grade, Passage, Route
 from assistant.retrieval import retrieve_passages
 from assistant.router import route_by_evidence
 from ingest.lexical import LexicalIndex

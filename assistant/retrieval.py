@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from assistant.config import RetrievalSettings
-from assistant.errors import UserError
-from assistant.results import Passage
+from assistant.core.config import RetrievalSettings
+from assistant.core.errors import UserError
+from assistant.core.results import Passage
 from ingest.lexical import LexicalIndex
 from ingest.store import Index, Where
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from assistant.config import RoutingSettings
-from assistant.results import Passage, Route
+from assistant.core.config import RoutingSettings
+from assistant.core.results import Passage, Route
 from ingest.lexical import tokenize
 
 Hint = tuple[str, float]

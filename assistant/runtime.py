@@ -21,10 +21,10 @@ from langchain_core.runnables import RunnableConfig
 
 from adapters.registry import Registry
 from assistant.backends import Backend, create_backend
-from assistant.config import Settings
-from assistant.errors import UserError
+from assistant.core.config import Settings
+from assistant.core.errors import UserError
+from assistant.core.results import AnswerResult, Citation, Grade, Passage, RetrieveResult, Route
 from assistant.graph import AnswerGraph, AnswerState, Turn, build_graph, numbered, turns_of
-from assistant.results import AnswerResult, Citation, Grade, Passage, RetrieveResult, Route
 from assistant.retrieval import retrieve_passages
 from ingest.embedder import Embedder
 from ingest.lexical import LexicalIndex, sync_lexical
@@ -141,7 +141,7 @@ class Runtime:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.settings.conversations_db, check_same_thread=False)
         # Only our own result shapes may be revived from the file, besides LangGraph's safe types.
-        allowed = [("assistant.results", model.__name__) for model in (Citation, Grade, Passage, Route)]
+        allowed = [("assistant.core.results", model.__name__) for model in (Citation, Grade, Passage, Route)]
         return build_graph(self, SqliteSaver(connection, serde=JsonPlusSerializer(allowed_msgpack_modules=allowed)))
 
     def ingest(

@@ -30,8 +30,8 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from assistant.errors import UserError
-from assistant.results import AnswerResult, Citation, RetrieveResult
+from assistant.core.errors import UserError
+from assistant.core.results import AnswerResult, Citation, RetrieveResult
 from assistant.runtime import Runtime
 
 T = TypeVar("T")

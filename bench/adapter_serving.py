@@ -30,9 +30,9 @@ from pathlib import Path
 
 from adapters.registry import Registry
 from assistant.backends.llamacpp import LlamaCppBackend
-from assistant.config import load_settings
-from assistant.models import resolve_gguf
-from assistant.prompts import build_prompt
+from assistant.core.config import load_settings
+from assistant.core.models import resolve_gguf
+from assistant.core.prompts import build_prompt
 from assistant.runtime import Runtime
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

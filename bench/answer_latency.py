@@ -24,7 +24,7 @@ from pathlib import Path
 
 STARTED = time.perf_counter()
 
-from assistant.config import load_settings  # noqa: E402  (the import itself is measured)
+from assistant.core.config import load_settings  # noqa: E402  (the import itself is measured)
 from assistant.runtime import Runtime  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def main() -> None:
     imports_s = time.perf_counter() - STARTED
 
     settings = load_settings(home=home)
-    from assistant.models import resolve_gguf
+    from assistant.core.models import resolve_gguf
 
     gguf = resolve_gguf(settings)  # assembled once from the PyPI package; not part of the load figures
     runtime = Runtime(settings)
@@ -53,7 +53,7 @@ def main() -> None:
 
     from llama_cpp import Llama
 
-    from assistant.prompts import STOP_SEQUENCES, build_prompt
+    from assistant.core.prompts import STOP_SEQUENCES, build_prompt
 
     raw = Llama(
         model_path=str(gguf),

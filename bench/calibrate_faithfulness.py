@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 from eval.faithfulness import SupportChecker, lexical_support, numbers_match
 from ingest.embedder import Embedder
 

@@ -20,7 +20,7 @@ import json
 import statistics
 from pathlib import Path
 
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 from assistant.runtime import Runtime
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from assistant.config import load_settings
-from assistant.models import resolve_gguf
-from assistant.prompts import STOP_SEQUENCES, build_prompt
+from assistant.core.config import load_settings
+from assistant.core.models import resolve_gguf
+from assistant.core.prompts import STOP_SEQUENCES, build_prompt
 from assistant.runtime import Runtime
 
 BIN = Path(sys.executable).parent

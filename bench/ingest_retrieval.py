@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from assistant.config import RetrievalSettings, load_settings
+from assistant.core.config import RetrievalSettings, load_settings
 from assistant.retrieval import retrieve_passages
 from assistant.runtime import Runtime
 

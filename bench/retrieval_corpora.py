@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from lxml import html as lxml_html
 
-from assistant.config import RetrievalSettings, load_settings
+from assistant.core.config import RetrievalSettings, load_settings
 from assistant.retrieval import retrieve_passages
 from assistant.runtime import Runtime
 from eval.stats import estimate, paired_difference

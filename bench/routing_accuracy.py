@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 from assistant.runtime import Runtime
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

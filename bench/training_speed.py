@@ -18,10 +18,10 @@ import json
 import time
 from pathlib import Path
 
-from adapters.dataset import load_training_set
 from adapters.registry import Registry
-from adapters.train import Progress, train_adapter
-from assistant.config import load_settings
+from adapters.training.dataset import load_training_set
+from adapters.training.train import Progress, train_adapter
+from assistant.core.config import load_settings
 from assistant.runtime import Runtime
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from assistant.core.prompts import NOT_COVERED, build_closed_book_prompt, build_prompt
+from assistant.core.results import RetrieveResult
 from assistant.graph import stream_answer
-from assistant.prompts import NOT_COVERED, build_closed_book_prompt, build_prompt
-from assistant.results import RetrieveResult
 from assistant.runtime import Runtime
 from eval.metrics import is_refusal
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 from eval.results import RETRIEVAL, EvalResults, QuestionResult
 from eval.scoring import ANSWER_METRICS, RETRIEVAL_METRICS
 from eval.stats import Difference, paired_difference

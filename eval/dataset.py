@@ -8,11 +8,12 @@ One JSON object per line: ``question``, optional ``domain``, ``gold_sources``
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.jsonl import read_jsonl
+from assistant.core.jsonl import read_jsonl
 
 
 class EvalItem(BaseModel):
@@ -33,6 +34,11 @@ class EvalItem(BaseModel):
 
 def load_eval_set(path: Path) -> list[tuple[int, EvalItem]]:
     return read_jsonl(path, EvalItem, "eval set")
+
+
+def eval_questions(paths: Sequence[Path]) -> list[str] | None:
+    """The questions of these eval sets, which adapter training must not see; None when no set is given."""
+    return [item.question for path in paths for _, item in load_eval_set(path)] if paths else None
 
 
 def file_sha256(path: Path) -> str:

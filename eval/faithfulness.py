@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from adapters.dataset import content_words
-from assistant.prompts import CITATION, cited_numbers
+from assistant.core.near_duplicates import content_words
+from assistant.core.prompts import CITATION, cited_numbers
 from eval.metrics import sentences
 
 MIN_CONTENT_WORDS = 3

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.dataset import overlapping_questions, trained_questions
-from assistant.errors import UserError
+from adapters.training.dataset import trained_questions
+from assistant.core.errors import UserError
+from assistant.core.near_duplicates import overlapping_questions
 from assistant.runtime import Runtime
 from eval.arms import ARMS, Arm, answer_in_arm
 from eval.dataset import EvalItem, file_sha256, load_eval_set

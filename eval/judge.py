@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from assistant.backends import Backend
-from assistant.prompts import as_data
+from assistant.core.prompts import as_data
 from eval.faithfulness import faithfulness
 
 VERDICT_SCHEMA = {

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.prompts import CITATION, cited_numbers
+from assistant.core.prompts import CITATION, cited_numbers
 from eval.metrics import is_refusal
 
 CLAUSE_ID = re.compile(r"\b[A-Z]{1,3}\d+(?:\.\d+)+\b")  # G1.3, T4.2, OFP-ITU's U2.3

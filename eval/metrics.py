@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from assistant.prompts import CITATION, cited_numbers
+from assistant.core.prompts import CITATION, cited_numbers
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _LIST_MARKER = re.compile(r"^\s*(\d+[.)]|[-*])\s+")

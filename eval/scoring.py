@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.results import RetrieveResult
+from assistant.core.results import RetrieveResult
 from eval.arms import Arm, ArmAnswer
 from eval.dataset import EvalItem
 from eval.faithfulness import SupportChecker

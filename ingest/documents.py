@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 from ingest.html_text import HTMLError, html_to_markdown
 
 TEXT_SUFFIXES = {".txt", ".text", ".rst", ".log"}

@@ -17,8 +17,8 @@ from chromadb import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 from tokenizers import Tokenizer
 
-from assistant.config import Settings
-from assistant.models import resolve_embedding_model
+from assistant.core.config import Settings
+from assistant.core.models import resolve_embedding_model
 from ingest.onnx_embedding import load_onnx_encoder, load_sentence_transformer
 
 

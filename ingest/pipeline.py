@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings
-from assistant.errors import UserError
+from assistant.core.config import Settings
+from assistant.core.errors import UserError
 from ingest.chunker import Chunk, chunk_document
 from ingest.documents import SUPPORTED_SUFFIXES, load_document
 from ingest.indexed_text import INDEX_RECIPE, indexed_text

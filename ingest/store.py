@@ -18,8 +18,8 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 
-from assistant.errors import UserError
-from assistant.results import Passage
+from assistant.core.errors import UserError
+from assistant.core.results import Passage
 from ingest.embedder import ChromaEmbedding, Embedder
 
 Where = dict[str, Any]  # a Chroma metadata filter, e.g. {"source": {"$in": ["a.md"]}}

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from adapters.import_peft import CONFIG_FILE, WEIGHTS_FILE
 from adapters.registry import CARD_FILE, TRAINING_QUESTIONS_FILE, Registry
-from assistant.config import load_settings
+from adapters.training.import_peft import CONFIG_FILE, WEIGHTS_FILE
+from assistant.core.config import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAINS = ("support", "policy")

@@ -23,7 +23,7 @@ import pytest
 
 from adapters.base_model import BaseCheckpoint, BaseModelIdentity, load_causal_lm, resolve_base_model
 from adapters.registry import AdapterCard, AdapterVersion, DatasetInfo, Registry
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 from assistant.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,8 +97,8 @@ class CliResult:
 
 def invoke(command: str, *args: str | Path, home: Path) -> CliResult:
     """Run a console script's ``main`` in this process (models stay loaded); same contract as ``run_cli``."""
-    from assistant.cli import main as assistant_main
-    from ingest.cli import main as ingest_main
+    from assistant.cli.ingest import main as ingest_main
+    from assistant.cli.main import main as assistant_main
 
     main = {"assistant": assistant_main, "ingest": ingest_main}[command]
     out, err = io.StringIO(), io.StringIO()
@@ -194,7 +194,7 @@ def register_random_adapter(
 def served_home(tmp_path_factory: pytest.TempPathFactory, sample_home: Path, hf_base: BaseCheckpoint) -> Path:
     """The sample index with one exported adapter per sample domain, strong enough (B ~ N(0, 0.05)) to change
     greedy answers. Tests may add adapters to it but must not change these two."""
-    from adapters.export import export_adapter
+    from adapters.training.export import export_adapter
 
     home = home_sharing(tmp_path_factory.mktemp("served") / "home", sample_home, "models", "index")
     settings = load_settings(home=home)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.dataset import TrainingExample, TrainingSet, load_training_set, overlapping_questions
-from adapters.raft import assemble
-from assistant.errors import UserError
-from assistant.prompts import INSTRUCTIONS, build_prompt, cited_numbers
-from assistant.results import Passage
+from adapters.training.dataset import TrainingExample, TrainingSet, load_training_set
+from adapters.training.raft import assemble
+from assistant.core.errors import UserError
+from assistant.core.near_duplicates import overlapping_questions
+from assistant.core.prompts import INSTRUCTIONS, build_prompt, cited_numbers
+from assistant.core.results import Passage
 from assistant.runtime import Runtime
 from eval.dataset import load_eval_set
 from tests.conftest import SAMPLE_DOMAINS, SAMPLES

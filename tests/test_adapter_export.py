@@ -17,13 +17,20 @@ import numpy as np
 import pytest
 
 from adapters.base_model import BaseCheckpoint, BaseModelIdentity
-from adapters.equivalence import Agreement, agreement, check_prompts, llamacpp_lora_logits, plain_base, reference_logits
-from adapters.export import export_adapter
 from adapters.gguf_files import read_lora, verify_adapter_file, write_lora_gguf
 from adapters.registry import AdapterVersion, Registry
-from assistant.config import load_settings
-from assistant.errors import UserError
-from assistant.models import resolve_gguf
+from adapters.training.equivalence import (
+    Agreement,
+    agreement,
+    check_prompts,
+    llamacpp_lora_logits,
+    plain_base,
+    reference_logits,
+)
+from adapters.training.export import export_adapter
+from assistant.core.config import load_settings
+from assistant.core.errors import UserError
+from assistant.core.models import resolve_gguf
 from tests.conftest import home_sharing, invoke, register_random_adapter
 
 
@@ -191,7 +198,7 @@ def test_logits_differ_between_base_and_adapter_in_llama_cpp(
 ) -> None:
     """Hot-swapping in one llama.cpp instance: adapter on, off, on again gives the same logits each time."""
     from assistant.backends.llamacpp import LlamaCppBackend
-    from assistant.config import LLMSettings
+    from assistant.core.config import LLMSettings
 
     lora = write_lora_gguf(
         policy_adapter, read_lora(policy_adapter, served_gguf), served_gguf, export_home / "swap.lora.gguf"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adapters.base_model import BaseCheckpoint, load_causal_lm
 from adapters.registry import Registry
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 
 from .conftest import invoke, make_card
 

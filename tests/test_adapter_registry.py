@@ -8,8 +8,8 @@ import pytest
 
 from adapters.base_model import BaseModelIdentity
 from adapters.registry import Registry, parse_spec
-from assistant.config import load_settings
-from assistant.errors import UserError
+from assistant.core.config import load_settings
+from assistant.core.errors import UserError
 from tests.conftest import invoke, make_card
 
 BASE = BaseModelIdentity(name="base", weights_sha256="w" * 64, gguf_sha256="g" * 64)

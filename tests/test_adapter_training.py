@@ -14,13 +14,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from adapters.dataset import load_training_set
-from adapters.raft import RaftExample
+from adapters.base_model import training_plan
 from adapters.registry import AdapterVersion, Registry
-from adapters.train import IGNORE, answer_loss, collate, servable_only, tokenize, train_adapter, training_plan
-from adapters.train import Progress as TrainingProgress
-from assistant.config import Settings, load_settings
-from assistant.errors import UserError
+from adapters.training.dataset import load_training_set
+from adapters.training.raft import RaftExample
+from adapters.training.train import IGNORE, answer_loss, collate, servable_only, tokenize, train_adapter
+from adapters.training.train import Progress as TrainingProgress
+from assistant.core.config import Settings, load_settings
+from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from tests.conftest import SAMPLES, home_sharing, invoke
 

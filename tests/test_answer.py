@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.errors import UserError
-from assistant.prompts import build_prompt, cited_numbers
-from assistant.results import Passage
+from assistant.core.errors import UserError
+from assistant.core.prompts import build_prompt, cited_numbers
+from assistant.core.results import Passage
 from assistant.runtime import Runtime
 
 from .conftest import sample_questions

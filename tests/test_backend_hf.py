@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from adapters.base_model import BaseModelIdentity, resolve_base_model
+from adapters.base_model import BaseModelIdentity, load_options, resolve_base_model, training_plan
 from adapters.registry import AdapterVersion
-from adapters.train import training_plan
-from assistant.backends.hf import HFBackend, load_options, until_stop
-from assistant.config import Settings, load_settings
-from assistant.errors import UserError
-from assistant.prompts import STOP_SEQUENCES, build_prompt
-from assistant.results import Passage
+from assistant.backends.hf import HFBackend, until_stop
+from assistant.core.config import Settings, load_settings
+from assistant.core.errors import UserError
+from assistant.core.prompts import STOP_SEQUENCES, build_prompt
+from assistant.core.results import Passage
 from assistant.runtime import Runtime
 from tests.conftest import register_random_adapter, sample_questions
 

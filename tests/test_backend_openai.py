@@ -17,9 +17,9 @@ import pytest
 
 from adapters.registry import Registry
 from assistant.backends import create_backend
-from assistant.config import Settings, load_settings
-from assistant.errors import UserError
-from assistant.models import resolve_gguf
+from assistant.core.config import Settings, load_settings
+from assistant.core.errors import UserError
+from assistant.core.models import resolve_gguf
 from assistant.runtime import Runtime
 from eval.judge import judge_prompt, parse_verdict, verdict_grammar
 

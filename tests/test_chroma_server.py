@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import load_settings
-from assistant.errors import UserError
+from assistant.core.config import load_settings
+from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from ingest.verify import verify_domain
 

@@ -101,7 +101,7 @@ def test_damaged_files_are_one_line_naming_the_file(home: Path, tmp_path: Path) 
 
 
 CRASHING_SCRIPT = """
-from assistant.console import run
+from assistant.cli.console import run
 
 def app():
     raise KeyError("nothing the code foresees")
@@ -133,7 +133,7 @@ def test_failed_file_sets_exit_status_and_is_named(home: Path, tmp_path: Path) -
 
 QUIET_SCRIPT = """
 import logging, warnings
-from assistant.console import run
+from assistant.cli.console import run
 
 def app():
     # what bitsandbytes logs on import on a CPU with AVX512-BF16, and a library's deprecation warning

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import load_settings
-from assistant.errors import UserError
+from assistant.core.config import load_settings
+from assistant.core.errors import UserError
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 from ingest.chunker import chunk_document
 from ingest.documents import DocumentError, load_document
 from ingest.embedder import Embedder

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 from ingest.documents import load_document
 from ingest.embedder import Embedder, load_embedder
 
@@ -69,7 +69,7 @@ def test_ingest_into_a_new_domain_imports_no_training_library(home: Path) -> Non
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from assistant.config import load_settings\n"
+        "from assistant.core.config import load_settings\n"
         "from assistant.runtime import Runtime\n"
         f"runtime = Runtime(load_settings(home=Path({str(home)!r})))\n"
         f"runtime.ingest([Path({str(SAMPLES / 'corpus' / 'support' / 'factory-reset.md')!r})], 'support')\n"
@@ -83,7 +83,7 @@ def test_a_cold_ask_imports_no_training_or_eval_library(sample_home: Path) -> No
     """A new process answering one question, as a user runs it, loads none of the training stack."""
     script = (
         "import json, sys\n"
-        "from assistant.cli import main\n"
+        "from assistant.cli.main import main\n"
         f"sys.argv = ['assistant', 'ask', 'How do I reset the N300?', '--json', '--home', {str(sample_home)!r}]\n"
         "try:\n    main()\nexcept SystemExit as exit_:\n    assert not exit_.code, exit_.code\n"
         f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]), file=sys.stderr)\n"

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.config import load_settings
-from assistant.errors import UserError
+from assistant.core.config import load_settings
+from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from eval.faithfulness import SupportChecker, lexical_support, numbers_match
 from eval.judge import Judge, judge_prompt, parse_verdict

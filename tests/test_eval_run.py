@@ -11,8 +11,8 @@ import pytest
 
 from adapters.base_model import BaseModelIdentity
 from adapters.registry import TRAINING_QUESTIONS_FILE, DatasetInfo, Registry
-from assistant.config import load_settings
-from assistant.prompts import drop_citations
+from assistant.core.config import load_settings
+from assistant.core.prompts import drop_citations
 from assistant.runtime import Runtime
 from eval.results import RETRIEVAL, ArmResult, EvalResults, QuestionResult
 from eval.stats import Estimate

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import RoutingSettings, load_settings
-from assistant.errors import UserError
+from assistant.core.config import RoutingSettings, load_settings
+from assistant.core.errors import UserError
+from assistant.core.prompts import NOT_COVERED, as_data, build_prompt, drop_citations
+from assistant.core.results import Passage, Route
 from assistant.graph import AnswerState, _verify, is_follow_up
-from assistant.prompts import NOT_COVERED, as_data, build_prompt, drop_citations
-from assistant.results import Passage, Route
 from assistant.router import route_by_evidence
 from assistant.runtime import Runtime
 

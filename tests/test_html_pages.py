@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 from assistant.runtime import Runtime
 from ingest.documents import load_document, unescape_markdown
 from ingest.html_text import region_markdown

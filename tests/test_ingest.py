@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from ingest.embedder import load_embedder
 from ingest.pipeline import IngestSummary

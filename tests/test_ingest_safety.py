@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 from assistant.runtime import Runtime
 from ingest.pipeline import IngestSummary
 from ingest.verify import verify_domain

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.config import load_settings
-from assistant.errors import UserError
+from assistant.core.config import load_settings
+from assistant.core.errors import UserError
 from assistant.retrieval import maximal_marginal_relevance, reciprocal_rank_fusion
 from assistant.runtime import Runtime
 from ingest.verify import verify_domain

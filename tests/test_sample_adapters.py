@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.dataset import load_training_set, overlapping_questions
 from adapters.registry import AdapterCard
-from assistant.config import load_settings
+from adapters.training.dataset import load_training_set
+from assistant.core.config import load_settings
+from assistant.core.near_duplicates import overlapping_questions
 from assistant.runtime import Runtime
 from eval.key_facts import cited_ids
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from adapters.base_model import BaseCheckpoint
-from adapters.export import export_adapter
-from assistant.config import load_settings
-from assistant.errors import UserError
+from adapters.training.export import export_adapter
+from assistant.core.config import load_settings
+from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 
 from .conftest import home_sharing, register_random_adapter, sample_questions

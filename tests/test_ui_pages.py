@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from adapters.base_model import BaseCheckpoint
 from adapters.registry import Registry
-from assistant.config import load_settings
+from assistant.core.config import load_settings
 from assistant.runtime import Runtime
 from tests.conftest import SAMPLES, home_sharing, register_random_adapter
 from ui.transcripts import Transcripts

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from adapters.dataset import TrainingExample
-from assistant.jsonl import read_jsonl
-from assistant.results import AnswerResult, Citation, Grade, Route
+from adapters.training.dataset import TrainingExample
+from assistant.core.jsonl import read_jsonl
+from assistant.core.results import AnswerResult, Citation, Grade, Route
 from eval.dataset import EvalItem
 from ui.feedback import as_jsonl, eval_item, feedback_record, training_example
 from ui.transcripts import Transcripts

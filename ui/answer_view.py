@@ -7,8 +7,8 @@ import re
 
 import streamlit as st
 
-from assistant.config import Settings
-from assistant.results import AnswerResult, Citation
+from assistant.core.config import Settings
+from assistant.core.results import AnswerResult, Citation
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$])")
 _HEADING = re.compile(r"^([ \t]*)#", re.MULTILINE)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from assistant.prompts import CITATION, cited_numbers
+from assistant.core.prompts import CITATION, cited_numbers
 from ui.transcripts import StoredTurn
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

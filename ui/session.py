@@ -15,8 +15,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from assistant.config import Settings, load_settings
-from assistant.errors import UserError
+from assistant.core.config import Settings, load_settings
+from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from ui.jobs import JobBoard
 from ui.transcripts import Transcripts

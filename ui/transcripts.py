@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from assistant.results import AnswerResult
+from assistant.core.results import AnswerResult
 
 Rating = Literal["up", "down"]
 

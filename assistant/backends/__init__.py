@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from adapters.registry import AdapterVersion
-from assistant.config import Settings
+from assistant.core.config import Settings
 
 
 class Backend(Protocol):
@@ -38,7 +38,7 @@ def create_backend(settings: Settings) -> Backend:
     """The backend named by ``settings.llm.backend``, with its model loaded."""
     if settings.llm.backend == "llamacpp":
         from assistant.backends.llamacpp import LlamaCppBackend
-        from assistant.models import resolve_gguf
+        from assistant.core.models import resolve_gguf
 
         return LlamaCppBackend(resolve_gguf(settings), settings.llm, settings.models_dir)
     if settings.llm.backend == "hf":

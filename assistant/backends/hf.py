@@ -15,21 +15,11 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from adapters.base_model import load_causal_lm, resolve_base_model
+from adapters.base_model import load_causal_lm, load_options, resolve_base_model, training_plan
 from adapters.registry import AdapterVersion
-from adapters.train import TrainingPlan, training_plan
-from assistant.config import Settings
-from assistant.errors import UserError
-from assistant.prompts import STOP_SEQUENCES
-
-
-def load_options(plan: TrainingPlan) -> dict[str, Any]:
-    """``from_pretrained`` options for the base on this hardware: the 4-bit NF4 base QLoRA trained on, or fp32."""
-    import torch
-
-    if plan.device == "cuda":
-        return {"dtype": torch.bfloat16, "quantization_config": plan.quantization, "device_map": {"": 0}}
-    return {"dtype": torch.float32}
+from assistant.core.config import Settings
+from assistant.core.errors import UserError
+from assistant.core.prompts import STOP_SEQUENCES
 
 
 def until_stop(pieces: Iterable[str], stops: list[str]) -> Iterator[str]:

@@ -24,9 +24,9 @@ import numpy as np
 
 from adapters.gguf_files import verify_adapter_file, verify_base
 from adapters.registry import AdapterVersion
-from assistant.config import LLMSettings
-from assistant.errors import UserError
-from assistant.prompts import STOP_SEQUENCES
+from assistant.core.config import LLMSettings
+from assistant.core.errors import UserError
+from assistant.core.prompts import STOP_SEQUENCES
 
 _log = logging.getLogger("llama_cpp")
 # llama.cpp logs even harmless notices at ERROR level (e.g. "using full-size SWA cache"); its real

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from adapters.registry import AdapterVersion
-from assistant.config import LLMSettings
-from assistant.errors import UserError
-from assistant.prompts import STOP_SEQUENCES
+from assistant.core.config import LLMSettings
+from assistant.core.errors import UserError
+from assistant.core.prompts import STOP_SEQUENCES
 
 # No repetition penalty, as in-process: servers otherwise apply their own default (llama_cpp.server: 1.1;
 # vLLM: the model's generation_config), which changes greedy answers. Each server reads its own name

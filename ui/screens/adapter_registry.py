@@ -6,10 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from adapters.export import export_adapter
-from adapters.pipeline import train_from_file
 from adapters.registry import AdapterVersion
-from adapters.train import Progress
+from adapters.training.export import export_adapter
+from adapters.training.pipeline import train_from_file
+from adapters.training.train import Progress
+from eval.dataset import eval_questions
 from ui.job_view import watch_job
 from ui.jobs import Job
 from ui.session import Session, errors_shown, run_action, start_page, upload_or_path
@@ -82,7 +83,7 @@ def train(job: Job, domain: str, data: Path, eval_sets: list[Path], max_steps: i
         runtime,
         domain,
         data,
-        eval_sets,
+        eval_questions(eval_sets),
         export=export,
         max_steps=max_steps,
         on_progress=on_progress,

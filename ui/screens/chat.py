@@ -8,7 +8,7 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from assistant.results import AnswerResult
+from assistant.core.results import AnswerResult
 from ui.answer_view import show_answer
 from ui.feedback import as_jsonl, eval_item, feedback_record, training_example
 from ui.session import Session, errors_shown, start_page

@@ -9,20 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from adapters.dataset import load_training_set
-from adapters.equivalence import Agreement
-from adapters.export import export_adapter
 from adapters.registry import AdapterVersion
-from adapters.train import ProgressCallback, train_adapter
+from adapters.training.dataset import load_training_set
+from adapters.training.equivalence import Agreement
+from adapters.training.export import export_adapter
+from adapters.training.train import ProgressCallback, train_adapter
 from assistant.runtime import Runtime
-from eval.dataset import load_eval_set
 
 
 def train_from_file(
     runtime: Runtime,
     domain: str,
     data: Path,
-    eval_sets: Sequence[Path] = (),
+    eval_questions: Sequence[str] | None = None,
     *,
     activate: bool = True,
     export: bool = True,
@@ -31,19 +30,18 @@ def train_from_file(
     on_progress: ProgressCallback | None = None,
     on_notice: Callable[[str], None] = print,
 ) -> tuple[AdapterVersion, list[Agreement]]:
-    """Train a new version of ``domain``'s adapter on ``data``; questions of ``eval_sets`` may not be in it.
+    """Train a new version of ``domain``'s adapter on ``data``; ``eval_questions`` (or near copies) may not be in it.
     ``max_steps``/``epochs`` override the config's for this run only."""
     overrides = {name: value for name, value in (("max_steps", max_steps), ("epochs", epochs)) if value is not None}
     settings = runtime.settings.model_copy(update={"training": runtime.settings.training.model_copy(update=overrides)})
-    eval_questions = [item.question for path in eval_sets for _, item in load_eval_set(path)]
     data_set = load_training_set(
         data,
         domain,
         held_out_fraction=settings.training.held_out_fraction,
         seed=settings.training.seed,
-        eval_questions=eval_questions,
+        eval_questions=list(eval_questions or []),
     )
-    if not eval_sets:
+    if eval_questions is None:
         on_notice("note: no eval set given, so the data was not checked for eval questions")
     adapter = train_adapter(
         settings,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from adapters.base_model import resolve_base_model
-from adapters.equivalence import MIN_EFFECT_COSINE, SERVED_BASE_CHECK, Agreement, check_export
 from adapters.gguf_files import MergedType, read_lora, verify_base, write_lora_gguf, write_merged_gguf
 from adapters.registry import AdapterVersion, Registry
-from assistant.config import Settings
-from assistant.errors import UserError
-from assistant.models import resolve_gguf
+from adapters.training.equivalence import MIN_EFFECT_COSINE, SERVED_BASE_CHECK, Agreement, check_export
+from assistant.core.config import Settings
+from assistant.core.errors import UserError
+from assistant.core.models import resolve_gguf
 
 
 def export_adapter(
@@ -24,7 +24,7 @@ def export_adapter(
     """The GGUF adapter (and a merged model), checked against PEFT and recorded on the card.
 
     An artifact that fails the check is deleted and the export fails: nobody should serve it. The adapter
-    on the quantised served base is only reported (see ``adapters.equivalence``).
+    on the quantised served base is only reported (see ``adapters.training.equivalence``).
     """
     served = resolve_gguf(settings)
     verify_base(adapter, served, settings.models_dir)

@@ -14,8 +14,8 @@ import typer
 from pydantic import BaseModel, ConfigDict
 from rich.markup import escape
 
-from adapters.cli import app as adapters_app
-from assistant.console import (
+from assistant.cli.adapters import app as adapters_app
+from assistant.cli.console import (
     ConfigOption,
     HomeOption,
     JsonOption,
@@ -25,11 +25,11 @@ from assistant.console import (
     stderr,
     stdout,
 )
-from assistant.errors import UserError
-from assistant.jsonl import read_jsonl
-from assistant.results import AnswerResult, Citation, RetrieveResult, Route
+from assistant.cli.eval import app as eval_app
+from assistant.core.errors import UserError
+from assistant.core.jsonl import read_jsonl
+from assistant.core.results import AnswerResult, Citation, RetrieveResult, Route
 from assistant.runtime import Runtime
-from eval.cli import app as eval_app
 
 app = typer.Typer(
     add_completion=False,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -20,12 +19,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.registry import TRAINING_QUESTIONS_FILE, AdapterVersion
-from assistant.errors import UserError
-from assistant.jsonl import read_jsonl
-from assistant.prompts import cited_numbers
+from assistant.core.errors import UserError
+from assistant.core.jsonl import read_jsonl
+from assistant.core.near_duplicates import overlapping_questions
+from assistant.core.prompts import cited_numbers
 
-# Two questions this similar (Jaccard of their content words) are the same question asked twice.
-NEAR_DUPLICATE_JACCARD = 0.7
 MIN_EXAMPLES = 5
 
 
@@ -134,79 +132,6 @@ def _examples_sha256(examples: list[TrainingExample]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# Function words make any two questions look alike ("how do I ... the ..."); similarity ignores them.
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "i",
-        "me",
-        "my",
-        "we",
-        "our",
-        "you",
-        "your",
-        "it",
-        "its",
-        "is",
-        "are",
-        "was",
-        "be",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "may",
-        "might",
-        "must",
-        "shall",
-        "should",
-        "will",
-        "would",
-        "how",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "whom",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "from",
-        "by",
-        "with",
-        "about",
-        "into",
-        "and",
-        "or",
-        "but",
-        "if",
-        "not",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "so",
-        "than",
-        "then",
-    ]
-)
-
-
-def content_words(text: str) -> frozenset[str]:
-    """Lowercased words and numbers without function words: what two texts must share to say the same."""
-    return frozenset(re.findall(r"[a-z0-9]+", text.lower())) - _STOPWORDS
-
-
 def trained_questions(adapter: AdapterVersion) -> list[str]:
     """The questions an adapter was trained on (held-out ones included), to keep them out of eval sets."""
     stored = adapter.path / TRAINING_QUESTIONS_FILE
@@ -220,16 +145,3 @@ def trained_questions(adapter: AdapterVersion) -> list[str]:
     if _examples_sha256(examples) != adapter.card.dataset.sha256:
         raise UserError(f"cannot check what {adapter.name} was trained on: {path} changed since it was trained")
     return [example.question for example in examples]
-
-
-def overlapping_questions(questions: list[str], eval_questions: list[str]) -> list[tuple[int, str]]:
-    """``(index into questions, eval question)`` for each question that is, or nearly is, an eval question."""
-    eval_words = [(content_words(q), q) for q in eval_questions]
-    found = []
-    for i, question in enumerate(questions):
-        words = content_words(question)
-        for other, eval_question in eval_words:
-            if words and len(words & other) / len(words | other) >= NEAR_DUPLICATE_JACCARD:
-                found.append((i, eval_question))
-                break
-    return found

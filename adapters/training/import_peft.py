@@ -21,13 +21,13 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from adapters.base_model import BaseModelIdentity, resolve_base_model
-from adapters.equivalence import Agreement
-from adapters.export import export_adapter
 from adapters.gguf_files import read_lora
 from adapters.registry import CARD_FILE, TRAINING_QUESTIONS_FILE, AdapterCard, AdapterVersion, DatasetInfo, Registry
-from assistant.config import Settings
-from assistant.errors import UserError
-from assistant.models import resolve_gguf
+from adapters.training.equivalence import Agreement
+from adapters.training.export import export_adapter
+from assistant.core.config import Settings
+from assistant.core.errors import UserError
+from assistant.core.models import resolve_gguf
 from ingest.store import check_domain_name
 
 _RECORDED = ("r", "lora_alpha", "lora_dropout", "target_modules", "base_model_name_or_path")

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 
 Model = TypeVar("Model", bound=BaseModel)
 _MAX_REPORTED = 10

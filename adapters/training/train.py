@@ -1,8 +1,8 @@
 """Train a domain's LoRA adapter with the transformers Trainer and register it.
 
 QLoRA on CUDA (4-bit NF4 base with double quantisation, paged AdamW), plain
-LoRA on a fp32 base elsewhere: ``training_plan`` is the one place that
-differs, everything else is the same code on both. Only the attention and MLP
+LoRA on a fp32 base elsewhere: ``adapters.base_model.training_plan`` is the one
+place that differs, everything else is the same code on both. Only the attention and MLP
 projections are trained, so every adapter can be exported to llama.cpp.
 
 The loss covers answer tokens only, and only their logits are computed:
@@ -24,47 +24,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapters.base_model import BaseCheckpoint, load_causal_lm, resolve_base_model
-from adapters.dataset import TrainingSet
-from adapters.raft import RaftExample, Retriever, assemble
+from adapters.base_model import (
+    BaseCheckpoint,
+    TrainingPlan,
+    load_causal_lm,
+    load_options,
+    resolve_base_model,
+    training_plan,
+)
 from adapters.registry import TRAINING_QUESTIONS_FILE, AdapterCard, AdapterVersion, DatasetInfo, Registry
-from assistant.config import Settings, TrainingSettings
-from assistant.errors import UserError
+from adapters.training.dataset import TrainingSet
+from adapters.training.raft import RaftExample, Retriever, assemble
+from assistant.core.config import Settings, TrainingSettings
+from assistant.core.errors import UserError
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
 IGNORE = -100  # label of a token the loss skips
-
-
-@dataclass(frozen=True)
-class TrainingPlan:
-    """How the base is loaded and optimised on this hardware."""
-
-    method: str
-    device: str
-    quantization: Any  # transformers.BitsAndBytesConfig on CUDA, else None
-    optimizer: str
-    bf16: bool
-
-
-def training_plan(cuda: bool, cpu_bf16: bool = False) -> TrainingPlan:
-    """The one hardware check: QLoRA needs CUDA (bitsandbytes 4-bit); without it, LoRA on the fp32 base,
-    optionally under bf16 autocast (worth it only where the CPU computes bf16 natively: AVX512-BF16, AMX)."""
-    if not cuda:
-        method = "LoRA (fp32 base; no CUDA, so no 4-bit QLoRA)" + (", bf16 autocast" if cpu_bf16 else "")
-        return TrainingPlan(method, "cpu", None, "adamw_torch", cpu_bf16)
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    nf4 = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
-    )
-    return TrainingPlan("QLoRA (4-bit NF4 base, double quantisation)", "cuda", nf4, "paged_adamw_8bit", True)
 
 
 @dataclass(frozen=True)
@@ -267,18 +245,12 @@ def _build_trainer(
 
 
 def _lora_model(base: BaseCheckpoint, plan: TrainingPlan, config: TrainingSettings) -> Any:
-    import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import set_seed
 
     set_seed(config.seed)  # LoRA's A matrices are initialised here, before the Trainer seeds anything
 
-    base_model = load_causal_lm(
-        base.path,
-        dtype=torch.bfloat16 if plan.quantization is not None else torch.float32,  # CPU bf16 is autocast only
-        quantization_config=plan.quantization,
-        device_map={"": 0} if plan.device == "cuda" else None,
-    )
+    base_model = load_causal_lm(base.path, **load_options(plan))  # CPU bf16 is autocast only: an fp32 base
     if plan.quantization is not None:
         base_model = prepare_model_for_kbit_training(base_model, use_gradient_checkpointing=True)
     lora = LoraConfig(

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from assistant.console import ConfigOption, HomeOption, JsonOption, print_json, settings_from, stderr, stdout
+from assistant.cli.console import ConfigOption, HomeOption, JsonOption, print_json, settings_from, stderr, stdout
 from assistant.runtime import Runtime
 from eval.arms import ARMS
 from eval.compare import GATED, compare, load_results, regressions

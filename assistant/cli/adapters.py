@@ -13,15 +13,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters.equivalence import SERVED_BASE_CHECK, Agreement
-from adapters.export import export_adapter
-from adapters.import_peft import import_adapter
-from adapters.pipeline import train_from_file
 from adapters.registry import AdapterVersion, Registry
-from adapters.train import Progress as TrainingProgress
-from adapters.train import ProgressCallback
-from assistant.console import ConfigOption, HomeOption, JsonOption, print_json, settings_from, stderr, stdout
+from adapters.training.equivalence import SERVED_BASE_CHECK, Agreement
+from adapters.training.export import export_adapter
+from adapters.training.import_peft import import_adapter
+from adapters.training.pipeline import train_from_file
+from adapters.training.train import Progress as TrainingProgress
+from adapters.training.train import ProgressCallback
+from assistant.cli.console import ConfigOption, HomeOption, JsonOption, print_json, settings_from, stderr, stdout
 from assistant.runtime import Runtime
+from eval.dataset import eval_questions
 
 app = typer.Typer(
     add_completion=False,
@@ -69,7 +70,7 @@ def train(
             Runtime(settings_from(home, config)),
             domain,
             data,
-            eval_set or [],
+            eval_questions(eval_set or []),
             activate=activate,
             export=export,
             max_steps=max_steps,

@@ -39,9 +39,9 @@ from adapters.base_model import BaseCheckpoint, load_causal_lm
 from adapters.gguf_files import LoraWeights, MergedType, write_merged_gguf
 from adapters.registry import AdapterVersion
 from assistant.backends.llamacpp import LlamaCppBackend
-from assistant.config import LLMSettings
-from assistant.prompts import build_prompt
-from assistant.results import Passage
+from assistant.core.config import LLMSettings
+from assistant.core.prompts import build_prompt
+from assistant.core.results import Passage
 
 MIN_EFFECT_COSINE = 0.98
 SERVED_BASE_CHECK = "lora_on_served_base"  # informs users; the export's gate is the F16 check

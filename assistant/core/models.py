@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from assistant.config import Settings
-from assistant.errors import UserError
+from assistant.core.config import Settings
+from assistant.core.errors import UserError
 
 DEFAULT_EMBEDDING_ID = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from assistant.results import Passage
+from assistant.core.results import Passage
 
 INSTRUCTIONS = (
     "Answer the question using only the numbered passages below. "

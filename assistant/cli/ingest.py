@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
-from assistant.console import (
+from assistant.cli.console import (
     ConfigOption,
     HomeOption,
     JsonOption,
@@ -22,7 +22,7 @@ from assistant.console import (
     stderr,
     stdout,
 )
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from ingest.pipeline import IngestSummary
 from ingest.verify import verify_domain

@@ -2,7 +2,7 @@
 
 An adapter trained on bare question/answer pairs learns to answer without
 passages and gets worse once retrieval is added. So every example becomes the
-inference prompt itself (``assistant.prompts.build_prompt``) over the passages
+inference prompt itself (``assistant.core.prompts.build_prompt``) over the passages
 serving would give it: the question's own top-k, retrieved exactly as served,
 in served order, with as many chunks of the gold document as serving lets in.
 When retrieval misses the gold passage, it goes in where its score ranks it,
@@ -23,10 +23,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapters.dataset import TrainingExample
-from assistant.errors import UserError
-from assistant.prompts import CITATION, build_prompt
-from assistant.results import Passage
+from adapters.training.dataset import TrainingExample
+from assistant.core.errors import UserError
+from assistant.core.prompts import CITATION, build_prompt
+from assistant.core.results import Passage
 
 # (question, how many passages, only from these sources or None) -> ranked passages
 Retriever = Callable[[str, int, list[str] | None], list[Passage]]

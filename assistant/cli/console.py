@@ -19,8 +19,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.config import ENV_PREFIX, Settings, default_home, load_settings
-from assistant.errors import UserError
+from assistant.core.config import ENV_PREFIX, Settings, default_home, load_settings
+from assistant.core.errors import UserError
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -24,7 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from assistant.errors import UserError
+from assistant.core.errors import UserError
 
 ENV_PREFIX = "ASSISTANT_"
 
