@@ -215,7 +215,7 @@ class Runtime:
             raise UserError(f"domain '{domain}' has no documents: ingest them first (`ingest PATH --domain {domain}`)")
 
         def retrieve(question: str, k: int, sources: list[str] | None) -> list[Passage]:
-            settings = self.settings.retrieval.model_copy(update={"k": k})
+            settings = self.settings.with_overrides(retrieval={"k": k}).retrieval
             return retrieve_passages(self.index, self.lexical, question, domain, settings, sources)
 
         return retrieve

@@ -33,6 +33,7 @@ class Embedder:
         self.path = path
         self.model_id = model_id
         self.batch_size = batch_size
+        self.cache_dir = cache_dir
         onnx = load_onnx_encoder(path, cache_dir, batch_size) if cache_dir is not None else None
         if onnx is not None:
             self._encode: Callable[[list[str]], np.ndarray] = onnx.encode
@@ -73,16 +74,17 @@ class Embedder:
         return tuple(float(x) for x in self.embed([text])[0])
 
 
-@lru_cache(maxsize=4)
+# One embedder per model and runtime in a process, whoever asks for it: the runtime, or Chroma rebuilding its
+# function from a collection's stored config. The batch size only paces the work, so it never makes a second one.
+_loaded: dict[tuple[Path, str, Path | None], Embedder] = {}
+
+
 def load_embedder(path: Path, model_id: str, batch_size: int = 32, cache_dir: Path | None = None) -> Embedder:
-    """One instance per model and process: Chroma rebuilds its function on every collection it opens."""
-    embedder = Embedder(path, model_id, batch_size, cache_dir)
-    _loaded.setdefault((path, model_id), embedder)
-    return embedder
-
-
-# The first embedder loaded for each (folder, model id): what Chroma's rebuilt function reuses.
-_loaded: dict[tuple[Path, str], Embedder] = {}
+    """The process's embedder for this model: on its ONNX export when ``cache_dir`` holds (or can hold) one."""
+    key = (path, model_id, cache_dir)
+    if key not in _loaded:
+        _loaded[key] = Embedder(path, model_id, batch_size, cache_dir)
+    return _loaded[key]
 
 
 @register_embedding_function
@@ -106,11 +108,22 @@ class ChromaEmbedding(EmbeddingFunction[Documents]):
         return ["cosine"]
 
     def get_config(self) -> dict[str, Any]:
-        return {"model_id": self.embedder.model_id, "path": str(self.embedder.path)}
+        embedder = self.embedder
+        cache_dir = str(embedder.cache_dir) if embedder.cache_dir is not None else None
+        return {
+            "model_id": embedder.model_id,
+            "path": str(embedder.path),
+            "batch_size": embedder.batch_size,
+            "cache_dir": cache_dir,
+        }
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> ChromaEmbedding:
-        """Chroma rebuilds the function from its config when it creates a collection: reuse the embedder this
-        process already loaded (on onnxruntime) rather than load sentence-transformers beside it."""
-        key = (Path(config["path"]), config["model_id"])
-        return ChromaEmbedding(_loaded.get(key) or load_embedder(*key))
+        """Chroma rebuilds the function from its config whenever it opens a collection: the embedder the process
+        already loaded for the model, else the one the config describes (on its ONNX export when it names one)."""
+        path, model_id = Path(config["path"]), config["model_id"]
+        loaded = [embedder for (p, m, _), embedder in _loaded.items() if (p, m) == (path, model_id)]
+        if loaded:
+            return ChromaEmbedding(loaded[0])
+        cache_dir = Path(config["cache_dir"]) if config.get("cache_dir") else None
+        return ChromaEmbedding(load_embedder(path, model_id, config.get("batch_size", 32), cache_dir))

@@ -73,3 +73,20 @@ def test_broken_toml_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("[retrieval\nk = 3\n")
     with pytest.raises(UserError, match=r"cannot read .*config\.toml"):
         load_settings(home=tmp_path)
+
+
+def test_an_override_is_validated_and_reads_nothing_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "config.toml").write_text("[retrieval]\nk = 4\n[training]\nmax_steps = 9\n")
+    monkeypatch.setenv("ASSISTANT_LLM__N_CTX", "4096")
+    settings = load_settings(home=tmp_path)
+    (tmp_path / "config.toml").write_text("[retrieval]\nk = 12\n")  # changed on disk after the process read it
+    monkeypatch.setenv("ASSISTANT_LLM__N_CTX", "1024")
+
+    changed = settings.with_overrides(retrieval={"k": 8}, training={"epochs": 2.0})
+    assert (changed.retrieval.k, changed.training.epochs, changed.training.max_steps) == (8, 2.0, 9)
+    assert changed.llm.n_ctx == 4096 and changed.home == settings.home
+    assert settings.retrieval.k == 4, "the settings it was made from are unchanged"
+    with pytest.raises(UserError, match=r"invalid configuration: retrieval\.k: Input should be less than or equal"):
+        settings.with_overrides(retrieval={"k": 500})
+    with pytest.raises(UserError, match=r"retrieval\.top_k: Extra inputs are not permitted"):
+        settings.with_overrides(retrieval={"top_k": 3})

@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+import ingest.embedder
 from assistant.core.config import load_settings
 from ingest.documents import load_document
-from ingest.embedder import Embedder, load_embedder
+from ingest.embedder import ChromaEmbedding, Embedder, load_embedder
 
 from .conftest import SAMPLES
 
@@ -93,3 +95,18 @@ def test_a_cold_ask_imports_no_training_or_eval_library(sample_home: Path) -> No
     )
     assert json.loads(done.stdout)["citations"], done.stdout
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+
+
+def test_chroma_rebuilds_the_embedder_the_settings_describe_and_the_runtime_reuses_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chroma rebuilds its function from a collection's stored config, maybe before the runtime loads the model: it
+    must be the settings' embedder (ONNX runtime, their batch size), so the process never holds a second model."""
+    settings = load_settings(home=home, embedding={"batch_size": 8})
+    stored = ChromaEmbedding(Embedder.from_settings(settings)).get_config()
+    monkeypatch.setattr(ingest.embedder, "_loaded", {})  # a fresh process that opens the collection first
+
+    rebuilt = ChromaEmbedding.build_from_config(stored).embedder
+    assert (rebuilt.runtime, rebuilt.batch_size) == ("onnxruntime", 8)
+    assert Embedder.from_settings(settings) is rebuilt
+    assert len(ingest.embedder._loaded) == 1

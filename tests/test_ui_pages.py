@@ -180,3 +180,22 @@ def test_an_eval_run_is_charted_and_each_question_drills_down(
     second = json.loads((SAMPLES / "eval.jsonl").read_text().splitlines()[1])
     assert f"**Gold:** {', '.join(second['gold_sources'])}" in drilled
     assert "**rag**" in drilled and app.dataframe  # the arm's answer and its scores
+
+
+def test_the_app_reads_its_settings_once_and_reloads_them_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ui.session import _runtime
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("[retrieval]\nk = 4\n")
+    app = page("documents", home, monkeypatch)
+    (home / "config.toml").write_text("[retrieval]\nk = 7\n")
+    app.run()
+    assert not app.exception, app.exception
+    assert _runtime(str(home), None).settings.retrieval.k == 4, "a rerun keeps the settings the runtime was built on"
+
+    labelled(app.button, "Reload the configuration").click().run()  # type: ignore[attr-defined]
+    assert not app.exception, app.exception
+    assert _runtime(str(home), None).settings.retrieval.k == 7

@@ -2,11 +2,13 @@
 board, and who is asking.
 
 Settings come from the environment `assistant ui` sets (ASSISTANT_HOME, ASSISTANT_CONFIG_FILE), so
-the app serves the same data home and config as the CLI.
+the app serves the same data home and config as the CLI. They are read once, with the runtime built from
+them, and again only when a single-user install asks to reload them: a rerun never half-applies an edit.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from assistant.core.config import Settings, load_settings
+from assistant.core.config import ENV_PREFIX, Settings, load_settings
 from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from ui.jobs import JobBoard
@@ -23,8 +25,9 @@ from ui.transcripts import Transcripts
 
 
 @st.cache_resource(show_spinner="Loading the models…")
-def _runtime(home: Path, config_file: Path | None) -> Runtime:
-    return Runtime(load_settings(home=home, config_file=config_file))
+def _runtime(home: str | None, config_file: str | None) -> Runtime:
+    """The settings and the runtime built from them, once per deployment (the variables that name it)."""
+    return Runtime(load_settings())
 
 
 @st.cache_resource
@@ -58,11 +61,10 @@ def start_page(title: str) -> Session:
     """Load (once) what the page needs, and say who is asking; a bad config or user stops the page."""
     st.title(title)
     try:
-        settings = load_settings()
+        runtime = _runtime(os.environ.get(f"{ENV_PREFIX}HOME"), os.environ.get(f"{ENV_PREFIX}CONFIG_FILE"))
     except UserError as err:
         st.error(f"The configuration cannot be used: {err}")
         st.stop()
-    runtime = _runtime(settings.home, settings.config_file)
     if failed := st.session_state.pop("failed_action", None):
         st.error(failed)
     user = _current_user(runtime.settings)
@@ -73,6 +75,11 @@ def _current_user(settings: Settings) -> str | None:
     access = settings.access
     if not access.users:
         st.sidebar.caption("Single-user install (no `access.users` in the config): every domain is visible.")
+        st.sidebar.button(
+            "Reload the configuration",
+            on_click=_runtime.clear,
+            help="Read the config file again and load the models it names. (A team server is restarted instead.)",
+        )
         return None
     from_address = st.query_params.get("user")
     user = from_address or access.default_user

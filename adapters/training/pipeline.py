@@ -33,7 +33,7 @@ def train_from_file(
     """Train a new version of ``domain``'s adapter on ``data``; ``eval_questions`` (or near copies) may not be in it.
     ``max_steps``/``epochs`` override the config's for this run only."""
     overrides = {name: value for name, value in (("max_steps", max_steps), ("epochs", epochs)) if value is not None}
-    settings = runtime.settings.model_copy(update={"training": runtime.settings.training.model_copy(update=overrides)})
+    settings = runtime.settings.with_overrides(training=overrides)
     data_set = load_training_set(
         data,
         domain,

@@ -138,9 +138,7 @@ def retrieve(
 ) -> None:
     """Show the passages a question retrieves, ranked, without generating an answer."""
     settings = settings_from(home, config)
-    if k is not None:
-        settings.retrieval.k = k
-    runtime = Runtime(settings)
+    runtime = Runtime(settings.with_overrides(retrieval={"k": k}) if k is not None else settings)
     if questions is not None:
         _run_batch(question, questions, lambda q: runtime.retrieve(q.question, q.domain, source, q.user or user))
         return

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -29,13 +30,19 @@ from assistant.core.errors import UserError
 ENV_PREFIX = "ASSISTANT_"
 
 
+class Section(BaseModel):
+    """A table of the config: a key it does not define is a mistake to report, not a setting to drop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 def default_home() -> Path:
     """Per-user data home, following the XDG convention."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "domain-assistant"
 
 
-class OpenAISettings(BaseModel):
+class OpenAISettings(Section):
     """An OpenAI-compatible server (vLLM with ``--enable-lora``, ``python -m llama_cpp.server``), where each
     adapter is served under a model name of its own."""
 
@@ -49,7 +56,7 @@ class OpenAISettings(BaseModel):
     timeout_s: float = Field(default=300.0, gt=0)
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(Section):
     """The generator. ``gguf`` unset means the offline default (Gemma 3 270M from PyPI).
 
     ``llamacpp`` runs the GGUF in-process with GGUF LoRA adapters hot-swapped per request; ``hf`` runs
@@ -69,21 +76,21 @@ class LLMSettings(BaseModel):
     seed: int = 0
 
 
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(Section):
     """The sentence-transformers model; ``model`` unset means all-MiniLM-L6-v2 from PyPI."""
 
     model: Path | None = Field(default=None, description="Local sentence-transformers folder.")
     batch_size: int = Field(default=32, ge=1)
 
 
-class ChunkSettings(BaseModel):
+class ChunkSettings(Section):
     """Chunk sizes are counted in the embedding model's own tokens."""
 
     max_tokens: int = Field(default=200, ge=16, description="Must stay under the model's limit (256).")
     overlap_tokens: int = Field(default=32, ge=0)
 
 
-class IndexSettings(BaseModel):
+class IndexSettings(Section):
     """Where the vectors live: embedded Chroma in the data home, or a Chroma server (scale path)."""
 
     chroma_url: AnyHttpUrl | None = Field(
@@ -91,11 +98,11 @@ class IndexSettings(BaseModel):
     )
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(Section):
     max_file_mb: float = Field(default=100.0, gt=0, description="Larger files are refused, not read.")
 
 
-class RetrievalSettings(BaseModel):
+class RetrievalSettings(Section):
     k: int = Field(default=5, ge=1, le=50, description="Passages given to the generator.")
     mode: Literal["hybrid", "vector"] = Field(default="hybrid", description="hybrid = vector + BM25, fused by RRF.")
     candidates: int = Field(default=20, ge=1, le=200, description="Candidates each retriever contributes.")
@@ -109,7 +116,7 @@ class RetrievalSettings(BaseModel):
     )
 
 
-class RoutingSettings(BaseModel):
+class RoutingSettings(Section):
     lexical_weight: float = Field(
         default=0.2, ge=0.0, description="Weight of the share of question words a passage holds, beside its cosine."
     )
@@ -121,7 +128,7 @@ class RoutingSettings(BaseModel):
     )
 
 
-class GradingSettings(BaseModel):
+class GradingSettings(Section):
     """When the best passage is this far from the question, the documents are taken not to cover it.
     The default answers 90 % of the sample sets' answerable questions (``bench/calibrate_grading.py``)."""
 
@@ -136,7 +143,7 @@ class GradingSettings(BaseModel):
     )
 
 
-class DomainSettings(BaseModel):
+class DomainSettings(Section):
     """Optional hints for routing (a domain routes from its documents alone without them), and the answer
     format its adapter teaches, which the eval harness checks."""
 
@@ -157,7 +164,7 @@ class DomainSettings(BaseModel):
         return pattern
 
 
-class EvalSettings(BaseModel):
+class EvalSettings(Section):
     """The eval harness. The support thresholds are calibrated on 120 hand-labelled sentence/passage pairs
     (``bench/calibrate_faithfulness.py`` on ``samples/faithfulness_labels.jsonl``: balanced accuracy 0.83,
     0.77-0.84 when fitted on one half and scored on the other)."""
@@ -173,14 +180,14 @@ class EvalSettings(BaseModel):
     seed: int = 0
 
 
-class AccessSettings(BaseModel):
+class AccessSettings(Section):
     """Who may query which domains. No users configured = a single-user install that sees every domain."""
 
     users: dict[str, list[str]] = Field(default_factory=dict, description="User → the domains they may query.")
     default_user: str | None = Field(default=None, description="The user of requests that name none.")
 
 
-class ServeSettings(BaseModel):
+class ServeSettings(Section):
     """`assistant serve`: the OpenAI-compatible API. Without API keys it listens on 127.0.0.1 only."""
 
     api_keys: dict[str, str] = Field(
@@ -193,7 +200,7 @@ class ServeSettings(BaseModel):
 LoraTarget = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-class TrainingSettings(BaseModel):
+class TrainingSettings(Section):
     """Adapter training. LoRA touches only the attention and MLP projections: adapters that train
     ``lm_head``/``embed_tokens`` cannot be served by llama.cpp or vLLM, so they are not offered."""
 
@@ -269,6 +276,14 @@ class Settings(BaseSettings):
         toml_file = _config_file_path(init_settings)
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
 
+    def with_overrides(self, **sections: dict[str, Any]) -> Settings:
+        """These settings with some fields of some sections changed (``retrieval={"k": 8}``), validated as the
+        config file is, so a bad value is the same one-line ``UserError``. Nothing is read again."""
+        data = self.model_dump()
+        for section, fields in sections.items():
+            data[section] = {**data[section], **fields}
+        return _validated(lambda: type(self).model_validate(data))
+
     # Paths under the data home: the layout lives here and nowhere else.
     @property
     def models_dir(self) -> Path:
@@ -329,9 +344,15 @@ def load_settings(home: Path | None = None, config_file: Path | None = None, **o
     if config_file is not None:
         init["config_file"] = config_file
     try:
-        return Settings(**init)
+        return _validated(lambda: Settings(**init))
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"cannot read {_config_file_path_from(init)}: {err}") from None
+
+
+def _validated(build: Callable[[], Settings]) -> Settings:
+    """Settings, or a ``UserError`` naming every field that is wrong."""
+    try:
+        return build()
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in err.errors())
         raise UserError(f"invalid configuration: {problems}") from None
