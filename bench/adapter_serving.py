@@ -22,10 +22,12 @@ compares equal work.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from adapters.registry import Registry
@@ -52,7 +54,7 @@ def main() -> None:
         raise SystemExit(f"{args.home} needs exported adapters in two domains; it has {[a.name for a in adapters]}")
     backend = runtime.backend
     assert isinstance(backend, LlamaCppBackend)
-    load_ms = {a.name: _ms(lambda a=a: backend.load_adapter(a)) for a in adapters}
+    load_ms = {a.name: _ms(functools.partial(backend.load_adapter, a)) for a in adapters}
     names: list[str | None] = [a.name for a in adapters]
 
     questions = [json.loads(line)["question"] for line in (SAMPLES / "questions.jsonl").read_text().splitlines()]
@@ -136,9 +138,9 @@ def _reload(gguf: Path, lora_path: str, n_ctx: int) -> None:
     Llama(model_path=str(gguf), lora_path=lora_path, n_ctx=n_ctx, verbose=False).close()
 
 
-def _ms(run: object) -> float:
+def _ms(run: Callable[[], object]) -> float:
     started = time.perf_counter()
-    run()  # type: ignore[operator]
+    run()
     return (time.perf_counter() - started) * 1000
 
 

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 OFF = 1.01  # a threshold no score reaches: that signal is not used
 LEXICAL_GRID = [*np.round(np.arange(0.3, 1.0001, 0.05), 2), OFF]
 EMBEDDING_GRID = [*np.round(np.arange(0.4, 0.98, 0.01), 2), OFF]
+Signals = tuple[np.ndarray, np.ndarray, np.ndarray]  # numbers match, lexical support, embedding support
 
 
 def balanced_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -41,9 +42,14 @@ def predict(numbers: np.ndarray, lexical: np.ndarray, embedding: np.ndarray, a: 
     return numbers & ((lexical >= a) | (embedding >= b))
 
 
-def fit(signals: tuple[np.ndarray, ...], truth: np.ndarray, grid: list[tuple[float, float]]) -> tuple:
+def fit(signals: Signals, truth: np.ndarray, grid: list[tuple[float, float]]) -> tuple[float, float, float]:
     scored = [(balanced_accuracy(predict(*signals, a, b), truth), a, b) for a, b in grid]
     return max(scored, key=lambda s: (s[0], s[1], s[2]))  # ties: the stricter thresholds
+
+
+def rows(signals: Signals, selected: np.ndarray) -> Signals:
+    numbers, lexical, embedding = signals
+    return numbers[selected], lexical[selected], embedding[selected]
 
 
 def main() -> None:
@@ -62,8 +68,8 @@ def main() -> None:
     halves = [np.arange(len(pairs)) % 2 == side for side in (0, 1)]
     held_out = []
     for train, test in (halves, halves[::-1]):
-        _, a, b = fit(tuple(s[train] for s in signals), truth[train], both)
-        held_out.append(balanced_accuracy(predict(*(s[test] for s in signals), a, b), truth[test]))
+        _, a, b = fit(rows(signals, train), truth[train], both)
+        held_out.append(balanced_accuracy(predict(*rows(signals, test), a, b), truth[test]))
     kinds = sorted({p["kind"] for p in pairs})
     chosen = predict(*signals, best[1], best[2])
     report = {
@@ -82,7 +88,7 @@ def main() -> None:
     print(json.dumps(report, indent=1))
 
 
-def _round(fitted: tuple) -> dict[str, float]:
+def _round(fitted: tuple[float, float, float]) -> dict[str, float]:
     return {"balanced_accuracy": round(fitted[0], 3), "lexical": fitted[1], "embedding": fitted[2]}
 
 

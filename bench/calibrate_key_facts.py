@@ -69,8 +69,8 @@ def score_facts(lines: list[dict[str, Any]], show: bool) -> dict[str, Any]:
             if show and decisions[-1][0] != stated:
                 print(f"DISAGREE {fact} labelled {stated}: {line['answer']!r}")
         if show:
-            for (fact, _), raw in zip(hand, line["facts"], strict=True):
-                if fact is None or fact not in reference_facts:
+            for (hand_listed, _), raw in zip(hand, line["facts"], strict=True):
+                if hand_listed is None or hand_listed not in reference_facts:
                     found_here = sorted(map(str, reference_facts))
                     print(f"NOT FOUND {raw['fact']!r} in {line['reference']!r} (metric: {found_here})")
         truth = sum(stated for _, stated in hand) / len(hand) if hand else None
@@ -92,9 +92,11 @@ def score_ids(lines: list[dict[str, Any]], show: bool) -> dict[str, Any]:
     decisions = []
     for line in lines:
         for labelled in line["ids"]:
-            only_this = re.sub(
-                CLAUSE_ID, lambda m, i=labelled["id"]: m[0] if m[0] == i else "", line["answer"]
-            )  # the answer naming this id alone
+
+            def this_id_only(match: re.Match[str], named: str = labelled["id"]) -> str:
+                return match[0] if match[0] == named else ""
+
+            only_this = re.sub(CLAUSE_ID, this_id_only, line["answer"])  # the answer naming this id alone
             decision = cited_ids(only_this, line["passages"]) == 1.0
             decisions.append((decision, bool(labelled["in_cited_passage"])))
             if show and decision != labelled["in_cited_passage"]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -80,7 +81,7 @@ def sample_runtime(sample_home: Path) -> Runtime:
     return Runtime(load_settings(home=sample_home))
 
 
-def sample_questions() -> list[dict[str, object]]:
+def sample_questions() -> list[dict[str, Any]]:
     lines = (SAMPLES / "questions.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
@@ -91,8 +92,9 @@ class CliResult:
     stdout: str
     stderr: str
 
-    def json(self) -> dict[str, object]:
-        return json.loads(self.stdout)  # type: ignore[no-any-return]
+    def json(self) -> dict[str, Any]:
+        """The command's ``--json`` output: a JSON object, whatever its values."""
+        return json.loads(self.stdout)
 
 
 def invoke(command: str, *args: str | Path, home: Path) -> CliResult:
@@ -186,7 +188,7 @@ def register_random_adapter(
             torch.nn.init.normal_(parameter, std=std)
     registry = Registry(load_settings(home=home).adapters_dir)
     built = registry.new_build_dir(domain)
-    model.save_pretrained(built)
+    model.save_pretrained(str(built))
     return registry.register(built, make_card(domain, base.identity))
 
 

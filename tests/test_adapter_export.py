@@ -56,8 +56,8 @@ def test_export_writes_a_llama_cpp_lora_and_a_merged_model_that_agree_with_peft(
     result = invoke("assistant", "adapters", "export", "policy@1", "--merged", "--json", home=export_home)
     assert result.returncode == 0, result.stderr
     exports = result.json()["exports"]
-    assert set(exports) == {"lora", "merged_f16"}  # type: ignore[arg-type]
-    checks = {c["artifact"]: c for e in exports.values() for c in e["checks"]}  # type: ignore[attr-defined]
+    assert set(exports) == {"lora", "merged_f16"}
+    checks = {c["artifact"]: c for e in exports.values() for c in e["checks"]}
     assert set(checks) == {"lora", "lora_on_served_base", "merged_f16"}
     for name in ("lora", "merged_f16"):
         check = checks[name]
@@ -68,7 +68,7 @@ def test_export_writes_a_llama_cpp_lora_and_a_merged_model_that_agree_with_peft(
         assert check["effect_cosine"] >= 0.98
     assert checks["lora_on_served_base"]["passed"]
     card = Registry(load_settings(home=export_home).adapters_dir).get("policy@1").card
-    assert card.exports["lora"]["path"] == exports["lora"]["path"]  # type: ignore[index]
+    assert card.exports["lora"]["path"] == exports["lora"]["path"]
 
 
 def test_lora_gguf_follows_llama_cpp_conventions_and_names_its_base(

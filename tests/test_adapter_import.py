@@ -24,7 +24,7 @@ def peft_folder(path: Path, base: Path, *, modules_to_save: list[str] | None = N
     for name, parameter in model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.02)
-    model.save_pretrained(path)
+    model.save_pretrained(str(path))
     return path
 
 
@@ -47,7 +47,7 @@ def test_a_folder_peft_wrote_is_registered_exported_and_checked(
     lora = card["exports"]["lora"]
     assert Path(lora["path"]).is_file() and lora["checks"] and all(c["passed"] for c in lora["checks"])
     listed = invoke("assistant", "adapters", "list", "--json", home=home).json()
-    assert [a["name"] for a in listed["adapters"]] == ["support@1"]  # type: ignore[index]
+    assert [a["name"] for a in listed["adapters"]] == ["support@1"]
     again = invoke("assistant", "adapters", "import", folder, "--domain", "support", "--json", home=home)
     assert again.returncode == 0 and again.json()["name"] == "support@1", "the same weights are not a new version"
 

@@ -81,7 +81,7 @@ def test_cli_lists_shows_activates_and_rolls_back(home: Path) -> None:
     add_version(registry, "policy", loss=2.5)
     add_version(registry, "policy", loss=1.25)
     listed = invoke("assistant", "adapters", "list", "--json", home=home).json()["adapters"]
-    assert [(a["name"], a["active"], a["held_out_loss"]) for a in listed] == [  # type: ignore[index]
+    assert [(a["name"], a["active"], a["held_out_loss"]) for a in listed] == [
         ("policy@1", False, 2.5),
         ("policy@2", True, 1.25),
     ]

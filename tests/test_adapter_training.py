@@ -166,10 +166,10 @@ def test_train_cli_on_the_real_default_model_registers_exports_and_serves(sample
     assert trained.returncode == 0, trained.stderr
     card = trained.json()
     assert card["name"] == "support@1" and card["active"] is True
-    assert card["method"].startswith("LoRA (fp32 base")  # type: ignore[union-attr]
-    assert card["base"]["gguf_sha256"]  # type: ignore[index]
-    assert card["dataset"]["examples"] == grounded and card["steps"] == 1  # type: ignore[index]
-    assert card["hyperparameters"]["target_modules"] == [  # type: ignore[index]
+    assert card["method"].startswith("LoRA (fp32 base")
+    assert card["base"]["gguf_sha256"]
+    assert card["dataset"]["examples"] == grounded and card["steps"] == 1
+    assert card["hyperparameters"]["target_modules"] == [
         "q_proj",
         "k_proj",
         "v_proj",
@@ -178,9 +178,9 @@ def test_train_cli_on_the_real_default_model_registers_exports_and_serves(sample
         "up_proj",
         "down_proj",
     ]
-    assert card["train_loss"] > 0 and card["held_out_loss"] > 0  # type: ignore[operator]
-    assert card["hardware"]["device"] == "cpu"  # type: ignore[index]
-    [check] = [c for c in card["exports"]["lora"]["checks"] if c["artifact"] == "lora"]  # type: ignore[index]
+    assert card["train_loss"] > 0 and card["held_out_loss"] > 0
+    assert card["hardware"]["device"] == "cpu"
+    [check] = [c for c in card["exports"]["lora"]["checks"] if c["artifact"] == "lora"]
     assert check["passed"] and check["top1_agreement"] == 1.0
     answered = invoke("assistant", "ask", "How do I reset the unit?", "--json", home=home)
     assert answered.returncode == 0, answered.stderr

@@ -7,7 +7,9 @@ Runtime with the real Gemma 3 270M.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
@@ -61,7 +63,7 @@ def test_each_request_runs_with_its_own_adapter_only(
     a, b, c = (adapter.name for adapter in tiny_adapters)
     for name in (a, b, None, c, a, None, b, c, b, a):
         assert generate(shared, name) == alone[name], f"request with {name}"
-    abandoned = shared.stream(PROMPT, a)
+    abandoned = cast(Generator[str, None, None], shared.stream(PROMPT, a))  # HFBackend.stream is a generator
     next(abandoned)
     abandoned.close()  # a client that goes away mid-answer stops generation and frees the model
     assert generate(shared, b) == alone[b]

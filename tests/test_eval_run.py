@@ -18,7 +18,7 @@ from eval.results import RETRIEVAL, ArmResult, EvalResults, QuestionResult
 from eval.stats import Estimate
 from tests.conftest import SAMPLES, home_sharing, invoke, make_card, run_cli
 
-EVAL_SET = [
+EVAL_SET: list[dict[str, object]] = [
     {"question": "How do I factory reset the router?", "domain": "support", "gold_sources": ["factory-reset.md"],
      "reference": "Hold the reset button for 10 seconds until the LED blinks amber."},
     {"question": "What does a blinking purple LED mean?", "domain": "support", "gold_sources": ["led-status.html"]},
@@ -65,8 +65,11 @@ def test_eval_run_scores_every_arm_and_writes_the_reports(served_home: Path, tmp
         for arm, adapter in (("rag", "none"), ("rag+adapter", "auto")):
             served = runtime.ask(question.question, adapter=adapter)
             raw = question.arms[arm].answer
-            given = len(question.retrieved)
-            assert drop_citations(raw, lambda n, given=given: 1 <= n <= given)[0] == served.answer
+
+            def retrieved(n: int, given: int = len(question.retrieved)) -> bool:
+                return 1 <= n <= given
+
+            assert drop_citations(raw, retrieved)[0] == served.answer
         assert question.arms["rag"].answer != question.arms["rag+adapter"].answer  # the adapters are strong
         assert question.retrieval["hit_at_k"] == 1.0  # the sample questions' gold pages are found
 
@@ -179,10 +182,10 @@ def test_compare_pairs_the_runs_question_by_question(tmp_path: Path) -> None:
     old.write_text(results_with(0.5, 0.4, per_question={1: 0.1, 2: 0.5, 3: 0.9, 4: 0.3, 9: 1.0}).model_dump_json())
     new.write_text(results_with(0.6, 0.4, per_question={1: 0.2, 2: 0.6, 3: 1.0, 4: 0.4, 5: 0.0}).model_dump_json())
     shown = run_cli("assistant", "eval", "compare", old, new, "--json", home=tmp_path).json()
-    paired = next(c["paired"] for c in shown["changes"] if c["metric"] == "faithfulness")  # type: ignore[union-attr]
+    paired = next(c["paired"] for c in shown["changes"] if c["metric"] == "faithfulness")
     assert (round(paired["diff"], 3), round(paired["low"], 3), round(paired["high"], 3)) == (0.1, 0.1, 0.1)
     assert paired["n"] == 4 and paired["wins"] == [1, 2, 3, 4]
-    assert next(c["paired"] for c in shown["changes"] if c["metric"] == "token_f1") is None  # type: ignore[union-attr]
+    assert next(c["paired"] for c in shown["changes"] if c["metric"] == "token_f1") is None
     table = run_cli("assistant", "eval", "compare", old, new, home=tmp_path, env={"COLUMNS": "200"}).stdout
     assert "+0.100 [+0.100, +0.100]" in table
 

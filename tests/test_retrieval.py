@@ -99,7 +99,8 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     folder = tmp_path_factory.mktemp("cross-encoder")
-    config = BertConfig(
+    # num_labels is a property PreTrainedConfig takes through **kwargs, which its dataclass_transform cannot express
+    config = BertConfig(  # type: ignore[call-arg]
         vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, num_labels=1
     )
     BertForSequenceClassification(config).save_pretrained(folder)

@@ -22,7 +22,7 @@ from .conftest import SAMPLE_DOMAINS, SAMPLES, home_sharing, invoke
 
 def demo_questions() -> dict[str, str]:
     lines = (SAMPLES / "demo_questions.txt").read_text(encoding="utf-8").splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())  # type: ignore[misc]
+    return dict(line.split(": ", 1) for line in lines if line.strip())
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, sample_home: Path) -> Pa
         assert done.returncode == 0, done.stderr
         card = done.json()
         assert card["name"] == f"{domain}@1" and card["active"] is True
-        checks = card["exports"]["lora"]["checks"]  # type: ignore[index]
+        checks = card["exports"]["lora"]["checks"]
         assert checks and all(c["passed"] for c in checks), checks
     return home
 

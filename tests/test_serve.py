@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from .conftest import BIN, home_sharing, run_cli
 
@@ -141,14 +142,16 @@ def test_fifty_streaming_clients_get_the_answer_alone_or_a_429_never_a_hang(serv
 
 
 def test_a_conversation_follows_up_on_its_earlier_turns(server: str) -> None:
-    messages = [
+    messages: list[ChatCompletionMessageParam] = [
         {"role": "user", "content": FACTORY_RESET},
         {"role": "assistant", "content": "Hold the reset pinhole for 10 seconds [1]."},
         {"role": "user", "content": "How long does that take?"},
     ]
-    reply = client(server).chat.completions.create(model="auto", messages=messages)  # type: ignore[arg-type]
-    assert reply.model_extra["assistant"]["domain"] == "support"
-    assert "factory-reset.md" in [s["source"] for s in reply.choices[0].model_extra["sources"]]
+    reply = client(server).chat.completions.create(model="auto", messages=messages)
+    extra, choice_extra = reply.model_extra, reply.choices[0].model_extra  # the server's fields beyond OpenAI's
+    assert extra is not None and choice_extra is not None
+    assert extra["assistant"]["domain"] == "support"
+    assert "factory-reset.md" in [s["source"] for s in choice_extra["sources"]]
 
 
 def test_serving_beyond_loopback_needs_api_keys(home: Path) -> None:
@@ -158,7 +161,7 @@ def test_serving_beyond_loopback_needs_api_keys(home: Path) -> None:
 
 def test_a_client_that_goes_away_stops_its_generation(server: str) -> None:
     def health() -> dict[str, int]:
-        return httpx.get(f"{server}/health", timeout=10).json()  # type: ignore[no-any-return]
+        return httpx.get(f"{server}/health", timeout=10).json()
 
     before = health()["stopped_by_disconnect"]
     body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": FACTORY_RESET}]}

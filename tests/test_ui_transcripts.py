@@ -10,7 +10,7 @@ from assistant.core.jsonl import read_jsonl
 from assistant.core.results import AnswerResult, Citation, Grade, Route
 from eval.dataset import EvalItem
 from ui.feedback import as_jsonl, eval_item, feedback_record, training_example
-from ui.transcripts import Transcripts
+from ui.transcripts import Rating, Transcripts
 
 
 def _citation(n: int, source: str) -> Citation:
@@ -62,9 +62,14 @@ def test_feedback_exports_load_as_training_data_and_eval_sets(tmp_path: Path) ->
     )
     refusal = _result("Who won the cup?", "The documents do not cover this question.", [], refused=True)
     disliked = _result("Guest wifi?", "It is on [1].", [_citation(1, "guest.md")])
-    for position, (result, rating) in enumerate([(cites_third_and_first, "up"), (refusal, "up"), (disliked, "down")]):
+    rated_turns: list[tuple[AnswerResult, Rating]] = [
+        (cites_third_and_first, "up"),
+        (refusal, "up"),
+        (disliked, "down"),
+    ]
+    for position, (result, rating) in enumerate(rated_turns):
         store.add_turn("t", "alice", result, None)
-        store.rate("t", position, rating)  # type: ignore[arg-type]
+        store.rate("t", position, rating)
     rated = store.rated("alice")
 
     training = tmp_path / "training.jsonl"
