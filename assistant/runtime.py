@@ -29,8 +29,8 @@ from assistant.retrieval import retrieve_passages
 from ingest.embedder import Embedder
 from ingest.lexical import LexicalIndex, sync_lexical
 from ingest.manifest import DocumentRecord, Manifest
-from ingest.pipeline import IngestSummary, ProgressCallback, forget, ingest_paths
-from ingest.store import Index
+from ingest.pipeline import IngestSummary, ProgressCallback, discover, forget, ingest_files
+from ingest.store import Index, check_domain_name
 
 TokenCallback = Callable[[str], None]
 T = TypeVar("T")
@@ -147,14 +147,16 @@ class Runtime:
     def ingest(
         self, paths: Sequence[Path], domain: str, *, prune: bool = False, on_progress: ProgressCallback | None = None
     ) -> IngestSummary:
-        return ingest_paths(
-            paths,
+        check_domain_name(domain)
+        files = discover(paths)  # a wrong name or path is one line before the index or a model loads
+        return ingest_files(
+            files,
             domain,
             index=self.index,
             manifest=self.manifest,
             lexical=self.lexical,
             settings=self.settings,
-            prune=prune,
+            prune_under=paths if prune else (),
             on_progress=on_progress,
         )
 

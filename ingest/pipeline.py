@@ -81,20 +81,21 @@ def discover(paths: Sequence[Path]) -> list[SourceFile]:
     return list(found.values())
 
 
-def ingest_paths(
-    paths: Sequence[Path],
+def ingest_files(
+    files: Sequence[SourceFile],
     domain: str,
     *,
     index: Index,
     manifest: Manifest,
     lexical: LexicalIndex,
     settings: Settings,
-    prune: bool = False,
+    prune_under: Sequence[Path] = (),
     on_progress: ProgressCallback | None = None,
 ) -> IngestSummary:
+    """Index ``files`` (from ``discover``) into ``domain``, re-embedding only changed chunks; with ``prune_under``,
+    forget the domain's documents under those paths that are gone."""
     started = time.perf_counter()
     check_domain_name(domain)
-    files = discover(paths)
     summary = IngestSummary(domain)
     pending: list[_Prepared] = []
     for done, file in enumerate(files, start=1):
@@ -112,8 +113,8 @@ def ingest_paths(
         if on_progress:
             on_progress(done, len(files), summary.chunks_added + sum(len(p.texts) for p in pending))
     _flush(pending, domain, index, manifest, summary)
-    if prune:
-        _prune(paths, {f.path for f in files}, domain, index, manifest, summary)
+    if prune_under:
+        _prune(prune_under, {f.path for f in files}, domain, index, manifest, summary)
     sync_lexical(domain, index, lexical)  # also catches up after a run killed before its rebuild
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary

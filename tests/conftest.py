@@ -33,6 +33,36 @@ SAMPLE_DOMAINS = ("support", "policy")
 BIN = Path(sys.executable).parent
 
 
+# The fast lane (`make test-fast`, pytest -m "not model") runs every test that needs no model. A test is in the
+# model lane when it asks for a fixture that loads one, or is marked; in the fast lane, a model load that slipped
+# through fails the test with its name, so the lane stays fast without anyone remembering to check.
+MODEL_FIXTURES = frozenset(
+    {"runtime", "sample_home", "sample_runtime", "embedder", "hf_base", "tiny_base", "served_home"}
+)
+FAST_LANE = "ASSISTANT_TESTS_WITHOUT_MODELS"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+@pytest.fixture(autouse=True)
+def _no_model_in_the_fast_lane(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not os.environ.get(FAST_LANE) or request.node.get_closest_marker("model"):
+        return
+    import llama_cpp
+
+    from ingest.embedder import Embedder
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"{request.node.nodeid} loads a model: mark it @pytest.mark.model")
+
+    monkeypatch.setattr(Embedder, "__init__", refuse)
+    monkeypatch.setattr(llama_cpp.Llama, "__init__", refuse)
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")

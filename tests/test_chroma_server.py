@@ -57,6 +57,7 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
         server.wait(timeout=30)
 
 
+@pytest.mark.model
 def test_ingest_and_retrieve_through_a_chroma_server(home: Path, chroma_server: str) -> None:
     runtime = Runtime(load_settings(home=home, index={"chroma_url": chroma_server}))
     summary = runtime.ingest([SAMPLES / "corpus" / "support"], "support")
@@ -70,6 +71,7 @@ def test_ingest_and_retrieve_through_a_chroma_server(home: Path, chroma_server: 
     assert reopened.ingest([SAMPLES / "corpus" / "support"], "support").files_unchanged == 8
 
 
+@pytest.mark.model
 def test_unreachable_server_is_one_clear_error(home: Path) -> None:
     runtime = Runtime(load_settings(home=home, index={"chroma_url": f"http://127.0.0.1:{_free_port()}"}))
     with pytest.raises(UserError, match=r"cannot reach the Chroma server at http://127\.0\.0\.1:"):

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import SAMPLES, invoke, run_cli
 
 
@@ -21,6 +23,7 @@ def _one_line_error(stderr: str, expected: str) -> None:
     assert "Traceback" not in stderr
 
 
+@pytest.mark.model
 def test_ingest_then_ask_json_cites_the_expected_document(home: Path) -> None:
     ingest = run_cli("ingest", SAMPLES / "corpus" / "support", "--domain", "support", "--json", home=home)
     assert ingest.returncode == 0, ingest.stderr
@@ -70,6 +73,7 @@ def test_missing_path_is_one_line_error(home: Path) -> None:
     result = run_cli("ingest", "/no/such/folder", "--domain", "support", home=home)
     assert result.returncode == 2
     _one_line_error(result.stderr, "path not found: /no/such/folder")
+    assert not (home / "index").exists(), "a wrong path is reported before the index or a model is loaded"
 
 
 def test_unknown_domain_is_one_line_error(sample_home: Path) -> None:
@@ -78,6 +82,7 @@ def test_unknown_domain_is_one_line_error(sample_home: Path) -> None:
     _one_line_error(result.stderr, "unknown domain 'legal'; known domains: policy, support")
 
 
+@pytest.mark.model
 def test_empty_index_is_one_line_error(home: Path) -> None:
     result = invoke("assistant", "ask", "How do I reset?", home=home)
     assert result.returncode == 2
@@ -120,6 +125,7 @@ def test_an_unforeseen_failure_is_one_line_and_its_traceback_goes_to_the_log(hom
     assert "Traceback (most recent call last)" in log.read_text() and "Traceback" not in done.stderr
 
 
+@pytest.mark.model
 def test_failed_file_sets_exit_status_and_is_named(home: Path, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -29,6 +29,7 @@ def _sample_texts() -> list[str]:
     return [*texts, "How do I reset the N300?", "x " * 600, ""]
 
 
+@pytest.mark.model
 def test_the_default_model_embeds_on_onnxruntime_as_sentence_transformers_does(home: Path) -> None:
     settings = load_settings(home=home)
     fast = Embedder.from_settings(settings)
@@ -42,6 +43,7 @@ def test_the_default_model_embeds_on_onnxruntime_as_sentence_transformers_does(h
     assert (fast.dimension, fast.max_tokens) == (reference.dimension, reference.max_tokens) == (384, 256)
 
 
+@pytest.mark.model
 def test_a_model_of_another_shape_stays_on_sentence_transformers(home: Path, tmp_path: Path) -> None:
     """Max pooling has no ONNX recipe here: the model runs as sentence-transformers builds it, and nothing is
     exported."""
@@ -64,6 +66,7 @@ def test_a_model_of_another_shape_stays_on_sentence_transformers(home: Path, tmp
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
 
 
+@pytest.mark.model
 def test_ingest_into_a_new_domain_imports_no_training_library(home: Path) -> None:
     """Creating a collection makes Chroma rebuild the embedding function from its config: it reuses the
     loaded embedder, so a new process ingesting a document (once the export exists) loads no torch."""
@@ -97,6 +100,7 @@ def test_a_cold_ask_imports_no_training_or_eval_library(sample_home: Path) -> No
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
 
 
+@pytest.mark.model
 def test_chroma_rebuilds_the_embedder_the_settings_describe_and_the_runtime_reuses_it(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -66,6 +66,7 @@ def test_passage_text_cannot_leave_the_passages_block() -> None:
     assert CANARY in as_data(INJECTION), "the text itself is kept, as a quote"
 
 
+@pytest.mark.model
 def test_instructions_planted_in_a_document_do_not_steer_the_answer(tmp_path: Path, home: Path) -> None:
     """The canary document is retrieved with the real reset page; the answer still answers the question.
     (Gemma 270M rarely obeys such text anyway; the fence itself is checked exactly by the test above.)"""

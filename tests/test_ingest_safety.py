@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from assistant.core.config import load_settings
 from assistant.runtime import Runtime
 from ingest.pipeline import IngestSummary
@@ -22,6 +24,7 @@ def _ingest(runtime: Runtime, paths: list[Path], domain: str = "docs") -> Ingest
     return runtime.ingest(paths, domain)
 
 
+@pytest.mark.model
 def test_hostile_files_each_get_a_reason_and_the_rest_is_ingested(home: Path, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -53,6 +56,7 @@ def _write_bulk_corpus(folder: Path, files: int) -> None:
         )
 
 
+@pytest.mark.model
 def test_killed_ingest_converges_to_the_uninterrupted_index(home: Path, tmp_path: Path, models_dir: Path) -> None:
     corpus = tmp_path / "bulk"
     _write_bulk_corpus(corpus, 400)  # 400 one-chunk files: two flushes of 256 chunks, a kill lands between
@@ -124,6 +128,7 @@ def test_verify_finds_orphans_and_missing_chunks_and_repairs_them(runtime: Runti
     assert again.files_added == 2 and verify_domain("docs", runtime.index, runtime.manifest, runtime.lexical).ok
 
 
+@pytest.mark.model
 def test_list_stats_remove_from_the_command_line(home: Path) -> None:
     assert invoke("ingest", SAMPLES / "corpus" / "policy", "-d", "policy", "--quiet", home=home).returncode == 0
 

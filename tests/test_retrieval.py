@@ -45,6 +45,7 @@ def _runtime(home: Path, **retrieval: object) -> Runtime:
     return Runtime(load_settings(home=home, retrieval=retrieval))
 
 
+@pytest.mark.model
 def test_hybrid_finds_the_exact_code_that_vectors_blur(home: Path, error_codes: Path) -> None:
     hybrid = _runtime(home)
     hybrid.ingest([error_codes], "codes")
@@ -55,12 +56,14 @@ def test_hybrid_finds_the_exact_code_that_vectors_blur(home: Path, error_codes: 
     assert vector_sources[0] != "err-4717.md"  # MiniLM ranks it 10th: near-identical pages blur together
 
 
+@pytest.mark.model
 def test_vector_mode_ranks_by_cosine_similarity(home: Path, error_codes: Path) -> None:
     _runtime(home).ingest([error_codes], "codes")
     scores = [c.score for c in _runtime(home, mode="vector", k=10).retrieve("error E4717 fix").citations]
     assert len(scores) == 10 and scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.model
 def test_source_filter_applies_to_both_retrievers(home: Path, error_codes: Path) -> None:
     runtime = _runtime(home)
     runtime.ingest([error_codes], "codes")
@@ -108,6 +111,7 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.model
 def test_reranker_orders_passages_by_its_own_scores(home: Path, error_codes: Path, tiny_cross_encoder: Path) -> None:
     from sentence_transformers import CrossEncoder
 
@@ -120,6 +124,7 @@ def test_reranker_orders_passages_by_its_own_scores(home: Path, error_codes: Pat
     assert [c.chunk_id for c in reranked] == expected
 
 
+@pytest.mark.model
 def test_reranker_path_must_be_a_model(home: Path, error_codes: Path, tmp_path: Path) -> None:
     _runtime(home).ingest([error_codes], "codes")
     with pytest.raises(UserError, match="not a cross-encoder folder"):

@@ -182,6 +182,7 @@ def test_an_eval_run_is_charted_and_each_question_drills_down(
     assert "**rag**" in drilled and app.dataframe  # the arm's answer and its scores
 
 
+@pytest.mark.model
 def test_the_app_reads_its_settings_once_and_reloads_them_when_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
