@@ -161,3 +161,18 @@ def test_library_warnings_stay_off_the_terminal_unless_verbose() -> None:
     assert loud.stdout == "the answer\n"
     assert "gemm_4bit_forward" in loud.stderr and "a library's deprecation" in loud.stderr
     assert "Building index" not in quiet.stderr + loud.stderr  # debug lines stay out even with --verbose
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "shown"),
+    [
+        ("assistant", ["serve", "--help"], "Answers keep their [n] markers"),
+        ("assistant", ["ask", "--help"], "Answer a question with citations"),
+        ("ingest", ["add", "--help"], "--domain"),
+    ],
+)
+def test_help_explains_each_command_as_written(command: str, args: list[str], shown: str, tmp_path: Path) -> None:
+    """Help goes through rich markup: a literal [n] in a docstring must not vanish as an unknown tag."""
+    result = invoke(command, *args, home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert shown in " ".join(result.stdout.split())

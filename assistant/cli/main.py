@@ -162,7 +162,7 @@ def serve(
     config: ConfigOption = None,
 ) -> None:
     """Serve the assistant as an OpenAI-compatible API: /v1/chat/completions (streamed or not), /v1/models,
-    /v1/retrieve and /health. Answers keep their [n] markers; the sources come in choices[0].sources.
+    /v1/retrieve and /health. Answers keep their \\[n] markers; the sources come in choices[0].sources.
 
     Models: 'auto' (routed), a domain, or DOMAIN@VERSION. API keys (`serve.api_keys` in config, key = user)
     map each request to an access-control user; without keys the server listens on 127.0.0.1 only.
