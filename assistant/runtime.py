@@ -12,7 +12,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +32,8 @@ from ingest.lexical import LexicalIndex, sync_lexical
 from ingest.manifest import DocumentRecord, Manifest
 from ingest.pipeline import IngestSummary, ProgressCallback, discover, forget, ingest_files
 from ingest.store import Index, check_domain_name
+from ingest.verify import VerifyReport, verify_domain
+from ingest.write_lock import generation, writing
 
 TokenCallback = Callable[[str], None]
 T = TypeVar("T")
@@ -52,10 +55,13 @@ class _loaded_once(Generic[T]):  # a decorator, named like cached_property
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_wait: Callable[[str], None] = lambda message: None) -> None:
+        """``on_wait`` hears when a write waits for another process's (the CLI prints it)."""
         self.settings = settings
+        self.on_wait = on_wait
         self._loading = threading.RLock()  # reentrant: loading the index loads the embedder
         self._hint_vectors: dict[str, np.ndarray] = {}
+        self._index_generation = ""  # the index's generation when this process opened it, or last wrote it
 
     @_loaded_once
     def embedder(self) -> Embedder:
@@ -64,7 +70,19 @@ class Runtime:
     @_loaded_once
     def index(self) -> Index:
         url = self.settings.index.chroma_url
+        self._index_generation = generation(self.settings.index_dir)  # read first: a write meanwhile is not missed
         return Index(self.settings.index_dir / "chroma", self.embedder, str(url) if url else None)
+
+    def follow_other_writers(self) -> None:
+        """Embedded Chroma keeps the vectors it loaded in memory: when another process (the CLI, while the app
+        runs) has written to the index since, reopen it, so that answers come from what is indexed now."""
+        if self.settings.index.chroma_url or "index" not in self.__dict__:
+            return  # a Chroma server is one process; an index not opened yet opens fresh
+        with self._loading:
+            if generation(self.settings.index_dir) != self._index_generation:
+                del self.__dict__["index"]
+                Index.forget_open_clients()
+                self.index  # noqa: B018 - open it again now, under the lock
 
     @_loaded_once
     def lexical(self) -> LexicalIndex:
@@ -145,20 +163,43 @@ class Runtime:
         return build_graph(self, SqliteSaver(connection, serde=JsonPlusSerializer(allowed_msgpack_modules=allowed)))
 
     def ingest(
-        self, paths: Sequence[Path], domain: str, *, prune: bool = False, on_progress: ProgressCallback | None = None
+        self,
+        paths: Sequence[Path],
+        domain: str,
+        *,
+        prune: bool = False,
+        within: Sequence[Path] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> IngestSummary:
+        """Index the documents at ``paths``; with ``within``, only files that really lie under those folders."""
         check_domain_name(domain)
-        files = discover(paths)  # a wrong name or path is one line before the index or a model loads
-        return ingest_files(
-            files,
-            domain,
-            index=self.index,
-            manifest=self.manifest,
-            lexical=self.lexical,
-            settings=self.settings,
-            prune_under=paths if prune else (),
-            on_progress=on_progress,
-        )
+        files = discover(paths, within)  # a wrong name or path is one line before the index or a model loads
+        with self.writing():
+            return ingest_files(
+                files,
+                domain,
+                index=self.index,
+                manifest=self.manifest,
+                lexical=self.lexical,
+                settings=self.settings,
+                prune_under=paths if prune else (),
+                on_progress=on_progress,
+            )
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Held by every write to the index: one writer at a time across processes."""
+        self.follow_other_writers()  # write on top of what the others wrote
+        with writing(self.settings.index_dir, self.settings.ingest.lock_timeout_s, self.on_wait) as write:
+            yield
+        self._index_generation = write.generation  # this process's own writes are in the index it holds
+
+    def verify(self, domain: str | None = None, repair: bool = False) -> list[VerifyReport]:
+        """Check that the manifest and the index agree, per domain; ``repair`` mends them (a write)."""
+        with self.writing() if repair else nullcontext():
+            return [
+                verify_domain(d, self.index, self.manifest, self.lexical, repair) for d in self.known_domains(domain)
+            ]
 
     def known_domains(self, domain: str | None = None) -> list[str]:
         """The named domain (which must exist), or every domain the manifest or the index knows."""
@@ -181,16 +222,19 @@ class Runtime:
 
     def remove_documents(self, domain: str, names: Sequence[str] | None) -> dict[str, Any]:
         """Forget documents (by source name or path) of a domain, or all of them when ``names`` is None."""
-        records = self.documents(domain)
-        if names is not None:
-            wanted = set(names)
-            unknown = wanted - {r.source for r in records} - {r.path for r in records}
-            if unknown:
-                raise UserError(f"no document {', '.join(sorted(unknown))} in domain {domain!r} (see `ingest list`)")
-            records = [r for r in records if r.source in wanted or r.path in wanted]
-        for record in records:
-            forget(record, self.index, self.manifest)
-        sync_lexical(domain, self.index, self.lexical)
+        with self.writing():
+            records = self.documents(domain)
+            if names is not None:
+                wanted = set(names)
+                unknown = wanted - {r.source for r in records} - {r.path for r in records}
+                if unknown:
+                    raise UserError(
+                        f"no document {', '.join(sorted(unknown))} in domain {domain!r} (see `ingest list`)"
+                    )
+                records = [r for r in records if r.source in wanted or r.path in wanted]
+            for record in records:
+                forget(record, self.index, self.manifest)
+            sync_lexical(domain, self.index, self.lexical)
         return {
             "domain": domain,
             "files_removed": len(records),
@@ -265,6 +309,7 @@ class Runtime:
         self, inputs: AnswerState, on_token: TokenCallback | None = None, thread: str | None = None
     ) -> AnswerState:
         started = time.perf_counter()
+        self.follow_other_writers()
         graph = self.graph if thread is None else self.conversations
         config: RunnableConfig = {"configurable": {"on_token": on_token, "thread_id": thread}}
         final: AnswerState = graph.invoke(inputs, config=config)  # type: ignore[assignment]

@@ -60,11 +60,19 @@ class _Prepared:
     stale_ids: list[str]
 
 
-def discover(paths: Sequence[Path]) -> list[SourceFile]:
-    """Files named directly, and supported files under directories (no hidden ones, no symlink loops)."""
+def discover(paths: Sequence[Path], within: Sequence[Path] | None = None) -> list[SourceFile]:
+    """Supported files, named directly or under directories (no hidden ones, no symlink loops). With ``within``,
+    every file, once its symlinks and ``..`` are resolved, must lie under one of those folders (checked first, so
+    that nothing tells whether a path outside them exists)."""
+    if within is not None:
+        confine(paths, within)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"path not found: {', '.join(missing)}")
+    unsupported = [str(p) for p in paths if p.is_file() and p.suffix.lower() not in SUPPORTED_SUFFIXES]
+    if unsupported:
+        kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise UserError(f"not a document type that can be ingested: {', '.join(unsupported)} (supported: {kinds})")
     found: dict[Path, SourceFile] = {}
     for given in paths:
         root = given.resolve()
@@ -78,7 +86,21 @@ def discover(paths: Sequence[Path]) -> list[SourceFile]:
                 if name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
                     continue
                 found.setdefault(path, SourceFile(path, path.relative_to(root).as_posix()))
+    if within is not None:
+        confine(list(found), within)
     return list(found.values())
+
+
+def confine(files: Sequence[Path], roots: Sequence[Path]) -> None:
+    """Refuse the whole request when any file really lives outside ``roots``: nothing is read from there."""
+    allowed = [root.expanduser().resolve() for root in roots]
+    if not allowed:
+        raise UserError("reading folders of the server is off: an admin lists them in ingest.allowed_roots")
+    outside = [str(f) for f in files if not any(f.expanduser().resolve().is_relative_to(r) for r in allowed)]
+    if outside:
+        shown = ", ".join(outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
+        roots_named = ", ".join(str(root) for root in allowed)
+        raise UserError(f"outside the folders this server may read ({roots_named}): {shown}")
 
 
 def ingest_files(

@@ -46,6 +46,14 @@ class Index:
         self._function = ChromaEmbedding(embedder)
         self._collections: dict[str, Collection] = {}
 
+    @staticmethod
+    def forget_open_clients() -> None:
+        """Let the next embedded client load the index from disk again: Chroma shares one per path and process,
+        with the vectors it read at first. Clients already open keep working on what they hold."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+
     def domains(self) -> list[str]:
         """Domains that hold at least one chunk, sorted."""
         names = (c.name.removeprefix(_PREFIX) for c in self._client.list_collections())

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from assistant.core.config import load_settings
+from assistant.core.errors import UserError
 from assistant.runtime import Runtime
-from ingest.pipeline import IngestSummary
+from ingest.pipeline import IngestSummary, discover
 from ingest.verify import verify_domain
+from ingest.write_lock import writing
 
-from .conftest import BIN, SAMPLES, invoke
+from .conftest import BIN, SAMPLES, invoke, run_cli
 
 
 def _ingest(runtime: Runtime, paths: list[Path], domain: str = "docs") -> IngestSummary:
@@ -146,3 +148,100 @@ def test_list_stats_remove_from_the_command_line(home: Path) -> None:
     after = json.loads(invoke("ingest", "stats", "--json", home=home).stdout)["domains"][0]
     assert (after["documents"], after["chunks"]) == (5, chunks - leave_chunks)
     assert invoke("ingest", "verify", home=home).returncode == 0
+
+
+def test_the_web_app_reads_only_under_the_allowed_roots_whatever_the_path_says(tmp_path: Path) -> None:
+    """`within` (the app's ingest.allowed_roots): resolved paths, so `..` and symlinks cannot leave the roots;
+    refused before anything is read, or anything said about whether an outside path exists."""
+    allowed, outside = tmp_path / "shared", tmp_path / "private"
+    allowed.mkdir()
+    outside.mkdir()
+    (allowed / "handbook.md").write_text("# Handbook\n\nBadges at the front desk.\n")
+    (outside / "keys.md").write_text("# Keys\n\nThe server's secrets.\n")
+    runtime = Runtime(load_settings(home=tmp_path / "home"))
+
+    assert [f.source for f in discover([allowed], within=[allowed])] == ["handbook.md"]
+    (allowed / "leak.md").symlink_to(outside / "keys.md")
+    (allowed / "escape").symlink_to(outside, target_is_directory=True)  # not followed: os.walk keeps to the tree
+    refused = [
+        [allowed],  # holds a symlink to a file outside
+        [allowed / ".." / "private" / "keys.md"],
+        [outside / "no-such-file.md"],  # outside: refused as such, not reported missing
+        [Path("/etc/passwd")],
+    ]
+    for paths in refused:
+        with pytest.raises(UserError, match="outside the folders this server may read"):
+            runtime.ingest(paths, "handbook", within=[allowed])
+    with pytest.raises(UserError, match=r"ingest\.allowed_roots"):
+        runtime.ingest([allowed / "handbook.md"], "handbook", within=[])
+    assert not (tmp_path / "home" / "index").exists(), "nothing was indexed, nor a model loaded"
+
+
+def test_a_file_named_directly_must_be_a_document(tmp_path: Path) -> None:
+    secret = tmp_path / "id_rsa"
+    secret.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    with pytest.raises(UserError, match=r"not a document type that can be ingested: .*id_rsa \(supported: "):
+        discover([secret])
+
+
+def test_a_second_writer_says_it_waits_then_gives_up_in_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "page.md").write_text("# Page\n\nSome text.\n")
+    settings = load_settings(home=home)
+    with writing(settings.index_dir, timeout_s=1, on_wait=lambda message: None):  # another process is writing
+        started = time.monotonic()
+        result = run_cli("ingest", docs, "-d", "docs", home=home, env={"ASSISTANT_INGEST__LOCK_TIMEOUT_S": "2"})
+    assert result.returncode == 2 and time.monotonic() - started >= 2
+    assert "waiting for it to finish" in result.stderr
+    assert "error: another process has been writing to the index" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.model
+def test_two_ingests_started_at_once_on_one_domain_both_land(home: Path, tmp_path: Path) -> None:
+    """Each process takes the index in turn: both sets of documents end up indexed and verify finds them clean."""
+    halves = []
+    for half in ("first", "second"):
+        folder = tmp_path / half
+        folder.mkdir()
+        for i in range(3):
+            (folder / f"{half}-{i}.md").write_text(f"# {half} {i}\n\nThe {half} set, page {i}, about topic {i}.\n")
+        halves.append(folder)
+    env = {**os.environ, "ASSISTANT_HOME": str(home)}
+    processes = [
+        subprocess.Popen(
+            [str(BIN / "ingest"), str(folder), "-d", "shared", "--json"],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for folder in halves
+    ]
+    outcomes = [process.communicate(timeout=600) for process in processes]
+    assert [p.returncode for p in processes] == [0, 0], outcomes
+    assert sum(json.loads(out)["files_added"] for out, _ in outcomes) == 6
+    listed = invoke("ingest", "list", "-d", "shared", "--json", home=home).json()["documents"]
+    assert sorted(d["source"] for d in listed) == sorted(f"{h}-{i}.md" for h in ("first", "second") for i in range(3))
+    verified = invoke("ingest", "verify", "--json", home=home).json()["domains"]
+    assert [(d["domain"], d["ok"]) for d in verified] == [("shared", True)]
+
+
+@pytest.mark.model
+def test_a_running_runtime_answers_from_documents_another_process_ingested(home: Path, tmp_path: Path) -> None:
+    """The web app's runtime stays up while someone runs `ingest`: its next question sees the new document.
+    Vector retrieval alone, because embedded Chroma is what keeps stale vectors in memory (BM25 is reread)."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "parking.md").write_text("# Parking\n\nStaff park in the north garage, level two.\n")
+    (second / "bicycles.md").write_text("# Bicycles\n\nBicycles are stored in the locked cage by the east door.\n")
+    (home / "config.toml").write_text('[retrieval]\nmode = "vector"\n')
+    app = Runtime(load_settings(home=home))
+    app.ingest([first], "office")
+    question = "Where are bicycles stored?"
+    assert [c.source for c in app.retrieve(question, "office").citations] == ["parking.md"]
+
+    assert run_cli("ingest", second, "-d", "office", home=home).returncode == 0  # another process
+    assert "bicycles.md" in [c.source for c in app.retrieve(question, "office").citations]

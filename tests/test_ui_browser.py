@@ -10,15 +10,18 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from assistant.core.results import AnswerResult, Citation, Grade, Route
 from tests.conftest import BIN, REPO, home_sharing
 from ui.transcripts import Transcripts
 
@@ -221,3 +224,69 @@ def test_an_earlier_turns_sources_stay_after_a_second_question(page: Page, app_u
         time.sleep(0.2)
     (rated,) = Transcripts(browser_home / "ui.sqlite").rated()
     assert (rated.thread, rated.position, rated.rating) == (thread, 0, "up")
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 that records every path asked of it: where a planted link would send data."""
+    asked: list[str] = []
+
+    class Record(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Record)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    server.shutdown()
+
+
+def test_planted_markdown_in_an_answer_and_its_passage_fetches_nothing(
+    page: Page, app_url: str, browser_home: Path, listener: tuple[str, list[str]]
+) -> None:
+    """A document can make the model write an image link that carries data out; shown in Chromium, neither the
+    answer nor the passage may make the browser fetch it, and math and HTML stay text."""
+    url, asked = listener
+    planted = (
+        f'Ask your manager first [1]. ![status]({url}/answer-image?q=secret) <img src="{url}/answer-html.png"> '
+        f"$x^2$ [details]({url}/answer-link)"
+    )
+    passage = f"Meals are capped at 60 euros. ![logo]({url}/passage-image.png)\n<img src={url}/passage-html.png>"
+    citation = Citation(
+        n=1, chunk_id="c1", domain="policy", source="travel.md", title="Travel", text=passage, score=0.8
+    )
+    result = AnswerResult(
+        question="Can I expense a team dinner?",
+        domain="policy",
+        route=Route(domain="policy", confidence=0.9, reason="planted"),
+        grade=Grade(covered=True, best_score=0.8, threshold=0.3),
+        citations=[citation],
+        timings_ms={"total": 1.0},
+        adapter=None,
+        answer=planted,
+        cited=True,
+        refused=False,
+        dropped_citations=0,
+    )
+    Transcripts(browser_home / "ui.sqlite").add_turn("planted", None, result, None)
+
+    page.goto(f"{app_url}/?thread=planted")
+    message = page.get_by_test_id("stChatMessage").last
+    expect(message).to_contain_text("Ask your manager first")
+    shown = open_source(message, "travel.md")
+    assert f"logo ({url}/passage-image.png)" in shown and "<img src=" in shown
+    answer = message.get_by_test_id("stMarkdownContainer").first.inner_text()
+    assert f"status ({url}/answer-image?q=secret)" in answer and "$x^2$" in answer and "<img src=" in answer
+    snapshot(message, "planted-markdown-shown-as-text")
+
+    citation_link = message.locator('a[href^="#source-"]')
+    expect(citation_link).to_have_count(1)  # [1] links to its source; the planted link is text
+    anchor = citation_link.get_attribute("href")
+    assert anchor and page.locator(anchor).count() == 1
+    page.wait_for_timeout(2000)  # time for any fetch the page would make
+    assert asked == [], f"the browser fetched {asked}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -30,6 +31,11 @@ def page(name: str, home: Path, monkeypatch: pytest.MonkeyPatch, **query: str) -
 
 def texts(elements: object) -> str:
     return "\n".join(str(e.value) for e in elements)  # type: ignore[attr-defined]
+
+
+def shown(markdown: str) -> str:
+    """What the reader sees of text the app escaped (ui.untrusted): without the escapes and the line breaks."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("  \n", "\n")
 
 
 def labelled(elements: object, label: str, index: int = 0) -> object:
@@ -60,8 +66,8 @@ def test_chat_answers_with_its_sources_and_a_reload_shows_the_thread(
     badge = texts(assistant.markdown)
     assert "support" in badge and "base model" in badge and "route confidence" in badge
     sources = [e for e in assistant.expander]
-    assert any("factory-reset.md" in e.label and "score" in e.label for e in sources)
-    passage = sources[0].markdown[0].value.replace("\\", "")
+    assert any("factory-reset.md" in shown(e.label) and "score" in e.label for e in sources)
+    passage = shown(sources[0].markdown[0].value)
     stored = Transcripts(home / "ui.sqlite").turns(chat.query_params["thread"])
     assert passage == stored[0].result.citations[0].text
 
@@ -98,6 +104,7 @@ def test_documents_are_added_from_a_folder_with_per_file_errors_and_removed(
     home = home_sharing(tmp_path / "home", sample_home, "models")
     docs = tmp_path / "docs"
     docs.mkdir()
+    (home / "config.toml").write_text(f'[ingest]\nallowed_roots = ["{docs}"]\n')
     (docs / "badges.md").write_text("# Badges\n\nVisitor badges are collected at the front desk before 9 am.\n")
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7\nthis is not really a PDF")
     app = page("documents", home, monkeypatch)
@@ -200,3 +207,31 @@ def test_the_app_reads_its_settings_once_and_reloads_them_when_asked(
     labelled(app.button, "Reload the configuration").click().run()  # type: ignore[attr-defined]
     assert not app.exception, app.exception
     assert _runtime(str(home), None).settings.retrieval.k == 7
+
+
+def test_each_role_sees_only_what_it_may_and_server_folders_stay_under_the_allowed_roots(
+    sample_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = home_sharing(tmp_path / "home", sample_home, "models", "index")
+    shared, private = tmp_path / "shared", tmp_path / "private"
+    shared.mkdir()
+    private.mkdir()
+    (private / "keys.md").write_text("# Keys\n\nThe server's secrets.\n")
+    (home / "config.toml").write_text(
+        f'[ingest]\nallowed_roots = ["{shared}"]\n'
+        '[access]\nusers = { alice = ["support"], root = ["support", "policy"] }\nadmins = ["root"]\n'
+    )
+    alice = page("documents", home, monkeypatch, user="alice")
+    assert not [e for e in alice.text_input if e.label == "Folder or file path"]
+    assert "for admins" in texts(alice.caption)
+    for admins_page in ("adapter_registry", "evaluation"):
+        refused = page(admins_page, home, monkeypatch, user="alice")
+        assert "This page is for admins" in refused.error[0].value and not refused.button
+
+    admin = page("documents", home, monkeypatch, user="root")
+    labelled(admin.selectbox, "Domain").set_value("support").run()  # type: ignore[attr-defined]
+    for typed in (str(private / "keys.md"), f"{shared}/../private/keys.md"):
+        labelled(admin.text_input, "Folder or file path").set_value(typed)  # type: ignore[attr-defined]
+        labelled(admin.button, "Add to the index", 1).click().run()  # type: ignore[attr-defined]
+        assert "outside the folders this server may read" in admin.error[0].value
+    assert "keys.md" not in {r.source for r in Runtime(load_settings(home=home)).documents("support")}

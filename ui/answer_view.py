@@ -1,24 +1,22 @@
 """One answer as the chat shows it: the text, a badge saying who answered and why, warnings when the
-grounding is thin, and every source passage behind an expander (kotaemon's bar for citation display)."""
+grounding is thin, and every source passage behind an expander (kotaemon's bar for citation display).
+Answers, passages and document names are shown as written (``ui.untrusted``), never as Markdown."""
 
 from __future__ import annotations
-
-import re
 
 import streamlit as st
 
 from assistant.core.config import Settings
 from assistant.core.results import AnswerResult, Citation
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$])")
-_HEADING = re.compile(r"^([ \t]*)#", re.MULTILINE)
+from ui.untrusted import answer_markdown, as_text, source_anchor
 
 
-def show_answer(result: AnswerResult, settings: Settings) -> None:
-    st.markdown(result.answer)
+def show_answer(result: AnswerResult, settings: Settings, key: str) -> None:
+    """``key`` names this answer on the page, so that its ``[n]`` links reach its own sources."""
+    st.markdown(answer_markdown(result.answer, key, {c.n for c in result.citations}))
     show_badge(result)
     show_warnings(result, settings)
-    show_sources(result)
+    show_sources(result, key)
 
 
 def show_badge(result: AnswerResult) -> None:
@@ -29,7 +27,7 @@ def show_badge(result: AnswerResult) -> None:
     first = f" · first token {timings['first_token'] / 1000:.1f} s" if "first_token" in timings else ""
     st.markdown(
         f"{domain} {adapter} :green-badge[route confidence {route.confidence:.2f}]  \n"
-        f":small[{escape_markdown(route.reason)}{first} · total {timings.get('total', 0) / 1000:.1f} s]"
+        f":small[{as_text(route.reason)}{first} · total {timings.get('total', 0) / 1000:.1f} s]"
     )
 
 
@@ -56,12 +54,13 @@ def show_warnings(result: AnswerResult, settings: Settings) -> None:
         st.caption(f"{result.dropped_citations} citation(s) of passages that were never given were removed.")
 
 
-def show_sources(result: AnswerResult) -> None:
+def show_sources(result: AnswerResult, key: str) -> None:
     heading = "Sources" if result.cited else "Passages given" if not result.refused else "Closest passages"
     st.markdown(f"**{heading}**")
     for citation in result.citations:
+        st.html(f'<span id="{source_anchor(key, citation.n)}"></span>')  # where the answer's [n] links to
         with st.expander(source_label(citation)):
-            st.markdown(as_quoted(citation.text))
+            st.markdown(as_text(citation.text))
 
 
 def source_label(citation: Citation) -> str:
@@ -70,14 +69,4 @@ def source_label(citation: Citation) -> str:
         where.append(citation.section)
     if citation.page is not None:
         where.append(f"page {citation.page}")
-    return f"[{citation.n}] {' · '.join(where)} — score {citation.score:.2f}"
-
-
-def as_quoted(passage: str) -> str:
-    """A passage keeps its emphasis and lists, but a heading in it stays text: it is a quote, not the page's."""
-    return _HEADING.sub(r"\1\\#", passage)
-
-
-def escape_markdown(text: str) -> str:
-    """Document text shown as written: a '#' or '*' in a passage is not formatting."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return f"\\[{citation.n}\\] {as_text(' · '.join(where))} — score {citation.score:.2f}"

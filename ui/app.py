@@ -10,14 +10,17 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.session import visitor_is_admin
+
 SCREENS = Path(__file__).parent / "screens"  # not "pages": Streamlit would serve a pages/ folder on its own
 
 st.set_page_config(page_title="Domain assistant", page_icon=":material/forum:", layout="wide")
-st.navigation(
-    [
-        st.Page(SCREENS / "chat.py", title="Chat", icon=":material/chat:", default=True),
-        st.Page(SCREENS / "documents.py", title="Documents", icon=":material/description:", url_path="documents"),
-        st.Page(SCREENS / "adapter_registry.py", title="Adapters", icon=":material/tune:", url_path="adapters"),
-        st.Page(SCREENS / "evaluation.py", title="Evaluation", icon=":material/analytics:", url_path="evaluation"),
-    ]
-).run()
+everyone = [
+    st.Page(SCREENS / "chat.py", title="Chat", icon=":material/chat:", default=True),
+    st.Page(SCREENS / "documents.py", title="Documents", icon=":material/description:", url_path="documents"),
+]
+admins = [
+    st.Page(SCREENS / "adapter_registry.py", title="Adapters", icon=":material/tune:", url_path="adapters"),
+    st.Page(SCREENS / "evaluation.py", title="Evaluation", icon=":material/analytics:", url_path="evaluation"),
+]
+st.navigation(everyone + admins if visitor_is_admin() else everyone).run()

@@ -11,8 +11,9 @@ import streamlit as st
 from ui.jobs import Job, JobBoard
 
 
-def watch_job(jobs: JobBoard, kind: str, on_done: Callable[[Any], object]) -> None:
-    job = jobs.latest(kind)
+def watch_job(jobs: JobBoard, kind: str, owner: str | None, on_done: Callable[[Any], object]) -> None:
+    """The owner's latest job of this kind, live while it runs."""
+    job = jobs.latest(kind, owner)
     if job is None:
         return
     if job.status != "running":
@@ -21,7 +22,7 @@ def watch_job(jobs: JobBoard, kind: str, on_done: Callable[[Any], object]) -> No
 
     @st.fragment(run_every=2)
     def live() -> None:
-        current = jobs.latest(kind)
+        current = jobs.latest(kind, owner)
         if current is not None and current.status != "running":
             st.rerun()  # the whole page: what the job made (a new adapter, a new run) shows everywhere
         show_job(job, on_done)

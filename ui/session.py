@@ -8,7 +8,9 @@ them, and again only when a single-user install asks to reload them: a rerun nev
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +20,9 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from assistant.core.config import ENV_PREFIX, Settings, load_settings
-from assistant.core.errors import UserError
+from assistant.core.errors import UserError, log_failure
 from assistant.runtime import Runtime
+from ingest.pipeline import confine
 from ui.jobs import JobBoard
 from ui.transcripts import Transcripts
 
@@ -37,7 +40,7 @@ def _transcripts(path: Path) -> Transcripts:
 
 @st.cache_resource
 def _jobs(home: Path) -> JobBoard:
-    return JobBoard()
+    return JobBoard(home)
 
 
 @dataclass(frozen=True)
@@ -51,24 +54,69 @@ class Session:
     def settings(self) -> Settings:
         return self.runtime.settings
 
+    @property
+    def is_admin(self) -> bool:
+        """Admins manage documents, adapters, evaluation and server folders; users chat in their domains."""
+        return _is_admin(self.settings, self.user)
+
     def manageable_domains(self) -> list[str] | None:
-        """The domains this user may add documents and adapters to; None = any (no access control)."""
+        """The domains this user may add documents and adapters to; None = any (an admin, or no access control)."""
         access = self.settings.access
-        return list(access.users[self.user]) if access.users and self.user else None
+        return None if self.is_admin or not self.user else list(access.users[self.user])
+
+    def uploads(self, domain: str) -> Path:
+        """Where this user's uploads to ``domain`` are kept: two users' files of one name never meet."""
+        return self.settings.uploads_dir / _folder_name(self.user or "local") / domain
+
+    def server_path(self, typed: str) -> Path:
+        """A path typed in a form, only if it lies under ``ingest.allowed_roots`` once resolved."""
+        path = Path(typed).expanduser()
+        confine([path], self.settings.ingest.allowed_roots)
+        return path
 
 
-def start_page(title: str) -> Session:
-    """Load (once) what the page needs, and say who is asking; a bad config or user stops the page."""
+def start_page(title: str, *, admins_only: bool = False) -> Session:
+    """Load (once) what the page needs, and say who is asking; a bad config or user, or a user on an admin's
+    page, stops the page."""
     st.title(title)
-    try:
-        runtime = _runtime(os.environ.get(f"{ENV_PREFIX}HOME"), os.environ.get(f"{ENV_PREFIX}CONFIG_FILE"))
-    except UserError as err:
-        st.error(f"The configuration cannot be used: {err}")
-        st.stop()
+    runtime = _loaded_runtime()
     if failed := st.session_state.pop("failed_action", None):
         st.error(failed)
     user = _current_user(runtime.settings)
-    return Session(runtime, user, _transcripts(runtime.settings.ui_db), _jobs(runtime.settings.home))
+    session = Session(runtime, user, _transcripts(runtime.settings.ui_db), _jobs(runtime.settings.home))
+    if admins_only and not session.is_admin:
+        st.error("This page is for admins (the config's `access.admins`).")
+        st.stop()
+    return session
+
+
+def visitor_is_admin() -> bool:
+    """Whether the navigation shows the admins' pages to whoever is visiting (each page checks again)."""
+    runtime = _loaded_runtime()
+    return _is_admin(runtime.settings, _claimed_user(runtime.settings))
+
+
+def _loaded_runtime() -> Runtime:
+    try:
+        return _runtime(os.environ.get(f"{ENV_PREFIX}HOME"), os.environ.get(f"{ENV_PREFIX}CONFIG_FILE"))
+    except UserError as err:
+        st.error(f"The configuration cannot be used: {err}")
+        st.stop()
+
+
+def _is_admin(settings: Settings, user: str | None) -> bool:
+    return not settings.access.users or user in settings.access.admins
+
+
+def _claimed_user(settings: Settings) -> str | None:
+    return st.query_params.get("user") or settings.access.default_user
+
+
+def _folder_name(user: str) -> str:
+    """A folder name for any user name (an identity provider's names are not ours to trust): readable, and
+    unique by its hash."""
+    readable = re.sub(r"[^A-Za-z0-9_-]", "_", user)[:40]
+    return f"{readable}-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
 
 
 def _current_user(settings: Settings) -> str | None:
@@ -82,7 +130,7 @@ def _current_user(settings: Settings) -> str | None:
         )
         return None
     from_address = st.query_params.get("user")
-    user = from_address or access.default_user
+    user = _claimed_user(settings)
     if user is None:
         st.error("Say who you are: add `?user=NAME` to the address. The config's `access.users` lists the users.")
         st.stop()
@@ -105,11 +153,12 @@ def keep_upload(file: UploadedFile, folder: Path) -> Path:
     return path
 
 
-def upload_or_path(upload: UploadedFile | None, typed: str, folder: Path) -> Path | None:
-    """The file a form was given: an upload (kept in ``folder``), else a path typed on the server's machine."""
+def upload_or_path(session: Session, upload: UploadedFile | None, typed: str, folder: Path) -> Path | None:
+    """The file a form was given: an upload (kept in ``folder``), else a path on the server's machine that the
+    config lets the app read."""
     if upload is not None:
         return keep_upload(upload, folder)
-    return Path(typed).expanduser() if typed else None
+    return session.server_path(typed) if typed else None
 
 
 def run_action(action: Callable[..., object], *args: object) -> None:
@@ -122,12 +171,14 @@ def run_action(action: Callable[..., object], *args: object) -> None:
 
 
 @contextmanager
-def errors_shown() -> Iterator[None]:
-    """A problem with the input is one line on the page; anything else shows its traceback there. (Streamlit's
-    own rerun and stop signals are BaseExceptions and pass through.)"""
+def errors_shown(session: Session) -> Iterator[None]:
+    """A problem with the input is one line on the page; anything else is a short message there and its
+    traceback in the server's log, never on the page. (Streamlit's rerun and stop signals are BaseExceptions
+    and pass through.)"""
     try:
         yield
     except UserError as err:
         st.error(str(err))
     except Exception as err:
-        st.exception(err)
+        log_failure(err, session.settings.home, f"web app, user {session.user or 'local'}")
+        st.error("Something went wrong on the server; whoever runs it finds the details in its errors log.")

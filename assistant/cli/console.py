@@ -6,11 +6,8 @@ import json
 import logging
 import os
 import sys
-import tempfile
-import traceback
 import warnings
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from assistant.core.config import ENV_PREFIX, Settings, default_home, load_settings
-from assistant.core.errors import UserError
+from assistant.core.errors import UserError, log_failure
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -90,12 +87,4 @@ def _log_error(err: Exception) -> Path:
             home = Path(value)
         elif flag.startswith("--home="):
             home = Path(flag.removeprefix("--home="))
-    log = home / "logs" / "errors.log"
-    try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        log = Path(tempfile.gettempdir()) / "domain-assistant-errors.log"
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    with log.open("a", encoding="utf-8") as handle:
-        handle.write(f"--- {stamp} {' '.join(sys.argv)}\n{''.join(traceback.format_exception(err))}\n")
-    return log
+    return log_failure(err, home, " ".join(sys.argv))

@@ -25,7 +25,6 @@ from assistant.cli.console import (
 from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from ingest.pipeline import IngestSummary
-from ingest.verify import verify_domain
 
 
 class _AddByDefault(TyperGroup):
@@ -59,7 +58,7 @@ def add(
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    runtime = Runtime(settings_from(home, config))
+    runtime = Runtime(settings_from(home, config), on_wait=stderr.print)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -111,7 +110,9 @@ def remove(
 ) -> None:
     if everything == bool(names):
         raise UserError("name the documents to remove, or give --all (not both)")
-    removed = Runtime(settings_from(home, config)).remove_documents(domain, None if everything else names)
+    removed = Runtime(settings_from(home, config), on_wait=stderr.print).remove_documents(
+        domain, None if everything else names
+    )
     if json_output:
         print_json(removed)
     else:
@@ -144,11 +145,7 @@ def verify(
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    runtime = Runtime(settings_from(home, config))
-    reports = [
-        verify_domain(d, runtime.index, runtime.manifest, runtime.lexical, repair)
-        for d in runtime.known_domains(domain)
-    ]
+    reports = Runtime(settings_from(home, config), on_wait=stderr.print).verify(domain, repair)
     if json_output:
         print_json({"domains": [{**asdict(r), "ok": r.ok} for r in reports]})
     else:

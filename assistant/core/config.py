@@ -100,6 +100,14 @@ class IndexSettings(Section):
 
 class IngestSettings(Section):
     max_file_mb: float = Field(default=100.0, gt=0, description="Larger files are refused, not read.")
+    lock_timeout_s: float = Field(
+        default=600.0, gt=0, description="How long a writer waits for another ingest/remove on the same index."
+    )
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders of the server's disk the web app may read (admins only; none by default). "
+        "The CLI is not confined: its user reads the disk anyway.",
+    )
 
 
 class RetrievalSettings(Section):
@@ -185,6 +193,11 @@ class AccessSettings(Section):
 
     users: dict[str, list[str]] = Field(default_factory=dict, description="User → the domains they may query.")
     default_user: str | None = Field(default=None, description="The user of requests that name none.")
+    admins: list[str] = Field(
+        default_factory=list,
+        description="Users who manage documents, adapters, evaluation and server folders in the web app "
+        "(a single-user install's one user is its admin).",
+    )
 
 
 class ServeSettings(Section):

@@ -15,7 +15,7 @@ from ui.job_view import watch_job
 from ui.jobs import Job
 from ui.session import Session, errors_shown, run_action, start_page, upload_or_path
 
-session = start_page("Adapters")
+session = start_page("Adapters", admins_only=True)
 runtime = session.runtime
 registry = runtime.registry
 
@@ -64,13 +64,16 @@ def training_form(session: Session, choices: list[str]) -> None:
         max_steps = st.number_input("Max steps (0 = the config's epochs)", min_value=0, value=0)
         export = st.checkbox("Export for llama.cpp when trained", value=True)
         if st.form_submit_button("Start training", type="primary"):
-            data = upload_or_path(upload, path, session.settings.uploads_dir / "training" / domain)
+            data = upload_or_path(session, upload, path, session.uploads(domain) / "training")
             if data is None:
                 st.error("Give the training data: upload a JSONL file or type its path.")
                 return
-            checked = [Path(p.strip()).expanduser() for p in eval_sets.split(",") if p.strip()]
+            checked = [session.server_path(p.strip()) for p in eval_sets.split(",") if p.strip()]
             session.jobs.start(
-                "train", f"Training {domain}", lambda job: train(job, domain, data, checked, max_steps or None, export)
+                "train",
+                f"Training {domain}",
+                session.user,
+                lambda job: train(job, domain, data, checked, max_steps or None, export),
             )
             st.rerun()
 
@@ -92,12 +95,12 @@ def train(job: Job, domain: str, data: Path, eval_sets: list[Path], max_steps: i
     return adapter.name
 
 
-with errors_shown():
+with errors_shown(session):
     choices = domains(session)
     if not choices:
         st.info("Add documents to a domain first (Documents page): an adapter trains on its passages.")
         st.stop()
-    watch_job(session.jobs, "train", lambda name: st.success(f"{name} is trained and registered."))
+    watch_job(session.jobs, "train", session.user, lambda name: st.success(f"{name} is trained and registered."))
     if session.jobs.running("train") is None:
         training_form(session, choices)
     for domain in choices:

@@ -13,6 +13,7 @@ from ui.answer_view import show_answer
 from ui.feedback import as_jsonl, eval_item, feedback_record, training_example
 from ui.session import Session, errors_shown, start_page
 from ui.transcripts import Rating, StoredTurn
+from ui.untrusted import as_text
 
 session = start_page("Ask your documents")
 runtime = session.runtime
@@ -52,18 +53,19 @@ def sidebar(session: Session) -> tuple[str, str, bool]:
 
 def show_turn(turn: StoredTurn) -> None:
     with st.chat_message("user"):
-        st.markdown(turn.result.question)
+        st.markdown(as_text(turn.result.question))
+    key = f"{turn.thread}-{turn.position}"
     with st.chat_message("assistant"):
         if turn.compared is None:
-            show_answer(turn.result, session.settings)
+            show_answer(turn.result, session.settings, key)
         else:
             left, right = st.columns(2)
             with left:
-                st.markdown(f"##### With adapter {turn.result.adapter}")
-                show_answer(turn.result, session.settings)
+                st.markdown(f"##### With adapter {as_text(turn.result.adapter or '')}")
+                show_answer(turn.result, session.settings, f"{key}-adapter")
             with right:
                 st.markdown("##### Base model")
-                show_answer(turn.compared, session.settings)
+                show_answer(turn.compared, session.settings, f"{key}-base")
         st.feedback("thumbs", key=f"rating-{turn.thread}-{turn.position}", on_change=rate, args=(turn,))
 
 
@@ -80,7 +82,7 @@ def streaming_into(area: DeltaGenerator) -> Callable[[str], None]:
 
     def on_token(piece: str) -> None:
         pieces.append(piece)
-        area.markdown("".join(pieces) + " ▌")
+        area.markdown(as_text("".join(pieces)) + " ▌")
 
     return on_token
 
@@ -88,7 +90,7 @@ def streaming_into(area: DeltaGenerator) -> Callable[[str], None]:
 def answer(question: str, thread: str, domain: str, adapter: str, compare: bool) -> None:
     """Stream the answer (and the base model's beside it, when comparing), then keep the turn."""
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(as_text(question))
     with st.chat_message("assistant"):
         left, right = st.columns(2) if compare else (st.container(), None)
         on_token = streaming_into(left.empty())
@@ -122,7 +124,7 @@ def feedback_downloads(session: Session) -> None:
         st.download_button("Rated questions as an eval set", as_jsonl(map(eval_item, rated)), "eval-seed.jsonl")
 
 
-with errors_shown():
+with errors_shown(session):
     thread = current_thread()
     domain, adapter, compare = sidebar(session)
     feedback_downloads(session)

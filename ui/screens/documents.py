@@ -26,13 +26,13 @@ def choose_domain(session: Session) -> str | None:
     return st.text_input("New domain name", placeholder="e.g. support") or None
 
 
-def ingest(paths: list[Path], domain: str) -> IngestSummary:
+def ingest(paths: list[Path], domain: str, within: list[Path] | None = None) -> IngestSummary:
     bar = st.progress(0.0, text="Reading the documents…")
 
     def on_progress(done: int, total: int, chunks: int) -> None:
         bar.progress(done / max(total, 1), text=f"{done}/{total} files · {chunks} chunks")
 
-    summary = runtime.ingest(paths, domain, on_progress=on_progress)
+    summary = runtime.ingest(paths, domain, within=within, on_progress=on_progress)
     bar.empty()
     return summary
 
@@ -53,16 +53,25 @@ def add_documents(domain: str) -> None:
             "Documents", type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES), accept_multiple_files=True
         )
         if st.form_submit_button("Add to the index", type="primary") and files:
-            kept_in = session.settings.uploads_dir / domain  # a file uploaded again is then found unchanged
+            kept_in = session.uploads(domain)  # a file uploaded again is then found unchanged
             show_summary(ingest([keep_upload(file, kept_in) for file in files], domain))
-    with folder, st.form("folder"):
-        path = st.text_input("Folder or file path", placeholder="/data/handbook")
+    with folder:
+        server_folder_form(domain)
+
+
+def server_folder_form(domain: str) -> None:
+    """Admins only, and only under ``ingest.allowed_roots``: the app must not read what the server can."""
+    roots = session.settings.ingest.allowed_roots
+    if not session.is_admin or not roots:
+        listed = "" if roots else " It lists none."
+        st.caption(f"Reading the server's folders is for admins, under the config's `ingest.allowed_roots`.{listed}")
+        return
+    with st.form("folder"):
+        path = st.text_input(
+            "Folder or file path", placeholder=str(roots[0]), help=f"Under {', '.join(map(str, roots))}"
+        )
         if st.form_submit_button("Add to the index") and path:
-            target = Path(path).expanduser()
-            if not target.exists():
-                st.error(f"{target} does not exist on the server's machine.")
-            else:
-                show_summary(ingest([target], domain))
+            show_summary(ingest([Path(path).expanduser()], domain, within=roots))
 
 
 def indexed(domain: str) -> None:
@@ -93,7 +102,7 @@ def indexed(domain: str) -> None:
             st.rerun()  # list what is left
 
 
-with errors_shown():
+with errors_shown(session):
     if message := st.session_state.pop("removed", None):
         st.success(message)  # from the run before this one, which removed documents
     domain = choose_domain(session)

@@ -16,8 +16,9 @@ from eval.results import RETRIEVAL, EvalResults, QuestionResult
 from ui.job_view import watch_job
 from ui.jobs import Job
 from ui.session import Session, errors_shown, start_page, upload_or_path
+from ui.untrusted import as_text
 
-session = start_page("Evaluation")
+session = start_page("Evaluation", admins_only=True)
 runtime = session.runtime
 runs_dir = session.settings.eval_runs_dir
 
@@ -32,13 +33,14 @@ def run_form(session: Session) -> None:
         record = st.checkbox("Write each adapter's headline figures into its card", value=True)
         if st.form_submit_button("Run", type="primary"):
             out = runs_dir / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            set_path = upload_or_path(upload, path, out)
+            set_path = upload_or_path(session, upload, path, out)
             if set_path is None or not arms:
                 st.error("Give an eval set (upload or path) and at least one arm.")
                 return
             session.jobs.start(
                 "eval",
                 f"Evaluating {set_path.name}",
+                session.user,
                 lambda job: evaluate(job, set_path, arms, limit or None, out, record),
             )
             st.rerun()
@@ -101,13 +103,14 @@ def show_question(question: QuestionResult) -> None:
         f"best passage {question.best_score:.2f}{'' if question.covered else ' (not covered)'}"
     )
     if question.reference:
-        st.markdown(f"**Reference:** {question.reference}")
-    st.markdown(f"**Gold:** {', '.join(question.gold_sources) or '—'} · **Retrieved:** {', '.join(question.retrieved)}")
+        st.markdown(f"**Reference:** {as_text(question.reference)}")
+    gold, retrieved = as_text(", ".join(question.gold_sources) or "—"), as_text(", ".join(question.retrieved))
+    st.markdown(f"**Gold:** {gold} · **Retrieved:** {retrieved}")
     columns = st.columns(len(question.arms))
     for column, (arm, result) in zip(columns, question.arms.items(), strict=True):
         with column:
             st.markdown(f"**{arm}**" + (f" ({result.adapter})" if result.adapter else ""))
-            st.markdown(result.answer)
+            st.markdown(as_text(result.answer))
             st.dataframe([{"metric": k, "score": round(v, 3)} for k, v in result.scores.items()], hide_index=True)
 
 
@@ -116,8 +119,8 @@ def _estimate(results: EvalResults, arm: str, metric: str) -> str:
     return f"{estimate.mean:.2f} [{estimate.low:.2f}, {estimate.high:.2f}]" if estimate else "—"
 
 
-with errors_shown():
-    watch_job(session.jobs, "eval", lambda out: st.success(f"Done: reports in {out}"))
+with errors_shown(session):
+    watch_job(session.jobs, "eval", session.user, lambda out: st.success(f"Done: reports in {out}"))
     if session.jobs.running("eval") is None:
         run_form(session)
     st.divider()

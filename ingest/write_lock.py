@@ -1,0 +1,59 @@
+"""One writer at a time on a data home's index, across processes: the CLI, the web app and the API share it.
+
+Ingest, remove, ``verify --repair`` and the BM25 rebuild they end with hold this lock (``filelock``, an OS file
+lock, so a killed writer never leaves it held). A second writer says it is waiting, then waits, and gives up
+with one clear line after ``ingest.lock_timeout_s``. Readers never take it: what they read is published whole.
+
+Each write ends by stamping a new *generation* beside the lock, so that a long-running reader (the web app,
+the API) can tell that another process changed the index and reopen what it holds in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from assistant.core.errors import UserError
+
+LOCK_FILE = "write.lock"
+GENERATION_FILE = "generation"
+
+
+@dataclass
+class Write:
+    generation: str = ""  # the index's generation once this write is done
+
+
+def generation(index_dir: Path) -> str:
+    """The index's current generation: it changes with every write, whichever process made it."""
+    path = index_dir / GENERATION_FILE
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+@contextmanager
+def writing(index_dir: Path, timeout_s: float, on_wait: Callable[[str], None]) -> Iterator[Write]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(index_dir / LOCK_FILE, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        on_wait("another ingest, remove or verify --repair is writing to this index; waiting for it to finish…")
+        try:
+            lock.acquire(timeout=timeout_s)
+        except Timeout:
+            raise UserError(
+                f"another process has been writing to the index in {index_dir} for over {timeout_s:.0f} s "
+                "(ingest, remove or verify --repair); try again when it is done"
+            ) from None
+    write = Write()
+    try:
+        yield write
+    finally:
+        write.generation = uuid.uuid4().hex
+        (index_dir / GENERATION_FILE).write_text(write.generation, encoding="utf-8")
+        lock.release()
