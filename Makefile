@@ -11,6 +11,7 @@ SUPPORT_QUESTION ?= $(shell sed -n 's/^support: //p' samples/demo_questions.txt)
 POLICY_QUESTION ?= $(shell sed -n 's/^policy: //p' samples/demo_questions.txt)
 
 CHROMIUM := /usr/bin/chromium
+OIDC_PROVIDER := tests/oidc/node_modules/oidc-provider
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test test-fast lint adapters ui
@@ -49,7 +50,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-test: lint $(CHROMIUM)
+# A real OpenID Connect provider (panva's oidc-provider, on the machine's Node) for the login tests.
+$(OIDC_PROVIDER): tests/oidc/package-lock.json
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
+
+test: lint $(CHROMIUM) $(OIDC_PROVIDER)
 	$(BIN)/pytest
 
 # A few minutes: lint, types, the layers contract and every test that needs no model (a test that loads one

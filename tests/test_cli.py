@@ -7,13 +7,14 @@ same ``main`` in this process, so the models stay loaded between tests.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLES, invoke, run_cli
+from .conftest import BIN, SAMPLES, invoke, run_cli
 
 
 def _one_line_error(stderr: str, expected: str) -> None:
@@ -176,3 +177,29 @@ def test_help_explains_each_command_as_written(command: str, args: list[str], sh
     result = invoke(command, *args, home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert shown in " ".join(result.stdout.split())
+
+
+def test_the_web_app_serves_beyond_this_machine_only_with_a_login(tmp_path: Path) -> None:
+    refused = invoke("assistant", "ui", "--host", "0.0.0.0", home=tmp_path)
+    assert refused.returncode == 2
+    _one_line_error(refused.stderr, "no login is configured, so the app serves 127.0.0.1 only")
+    (tmp_path / "config.toml").write_text('[login]\nmode = "oidc"\nclient_id = "app"\n')
+    incomplete = invoke("assistant", "ui", "--host", "0.0.0.0", home=tmp_path)
+    assert incomplete.returncode == 2 and "oidc login needs server_metadata_url" in incomplete.stderr
+
+
+def test_password_hash_prints_an_argon2_hash_that_the_login_accepts(tmp_path: Path) -> None:
+    from argon2 import PasswordHasher
+
+    done = subprocess.run(
+        [str(BIN / "assistant"), "password-hash"],
+        input="correct horse battery\ncorrect horse battery\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ASSISTANT_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    hashed = done.stdout.strip().splitlines()[-1]
+    assert hashed.startswith("$argon2id$") and "correct horse" not in done.stdout + done.stderr
+    assert PasswordHasher().verify(hashed, "correct horse battery")

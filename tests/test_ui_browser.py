@@ -12,32 +12,19 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from assistant.core.results import AnswerResult, Citation, Grade, Route
-from tests.conftest import BIN, REPO, home_sharing
+from tests.browser import ARTIFACTS, chromium, wait_until_up
+from tests.conftest import BIN, home_sharing
 from ui.transcripts import Transcripts
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts" / "ui"
-# Chromium on a machine with no route out: no background calls home, no sandbox (root in CI), no GPU.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ANSWER_TIMEOUT_S = 300
 
 
@@ -64,7 +51,7 @@ def app_url(browser_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(url, server)
+        wait_until_up(f"{url}/_stcore/health", server)
         yield url
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -72,27 +59,10 @@ def app_url(browser_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         log.close()
 
 
-def _wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "assistant ui exited before serving"
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not come up")
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():  # fail, not skip: a skipped browser test would hide a missing install step
-        pytest.fail("the browser tests need Debian's chromium: `make test` installs it (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from assistant.core.errors import UserError, log_failure
 from assistant.runtime import Runtime
 from ingest.pipeline import confine
 from ui.jobs import JobBoard
+from ui.login import identity, logged_in_user
 from ui.transcripts import Transcripts
 
 
@@ -62,7 +63,7 @@ class Session:
     def manageable_domains(self) -> list[str] | None:
         """The domains this user may add documents and adapters to; None = any (an admin, or no access control)."""
         access = self.settings.access
-        return None if self.is_admin or not self.user else list(access.users[self.user])
+        return None if self.is_admin or not self.user else list(access.users.get(self.user, []))
 
     def uploads(self, domain: str) -> Path:
         """Where this user's uploads to ``domain`` are kept: two users' files of one name never meet."""
@@ -105,10 +106,14 @@ def _loaded_runtime() -> Runtime:
 
 
 def _is_admin(settings: Settings, user: str | None) -> bool:
-    return not settings.access.users or user in settings.access.admins
+    """A listed admin; without login and access lists, the one local user."""
+    unguarded = settings.login.mode == "none" and not settings.access.users
+    return unguarded or (user is not None and user in settings.access.admins)
 
 
 def _claimed_user(settings: Settings) -> str | None:
+    if settings.login.mode != "none":
+        return identity(settings.login)
     return st.query_params.get("user") or settings.access.default_user
 
 
@@ -120,6 +125,8 @@ def _folder_name(user: str) -> str:
 
 
 def _current_user(settings: Settings) -> str | None:
+    if settings.login.mode != "none":
+        return logged_in_user(settings)
     access = settings.access
     if not access.users:
         st.sidebar.caption("Single-user install (no `access.users` in the config): every domain is visible.")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +28,7 @@ from assistant.cli.console import (
     stdout,
 )
 from assistant.cli.eval import app as eval_app
+from assistant.core.config import Settings
 from assistant.core.errors import UserError
 from assistant.core.jsonl import read_jsonl
 from assistant.core.results import AnswerResult, Citation, RetrieveResult, Route
@@ -181,32 +184,85 @@ def serve(
 
 @app.command()
 def ui(
-    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port on 127.0.0.1.")] = 8501,
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port to serve on.")] = 8501,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to serve on; beyond 127.0.0.1 only with login configured.")
+    ] = "127.0.0.1",
+    without_login: Annotated[
+        bool,
+        typer.Option("--without-login", help="Serve beyond 127.0.0.1 with no login: anyone who reaches it may use it."),
+    ] = False,
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Serve the web app for domain users on http://127.0.0.1:PORT: chat, documents, adapters, evaluation.
+    """Serve the web app for domain users on http://HOST:PORT: chat, documents, adapters, evaluation.
 
     It uses the same data home and config as the CLI; the models load once, when the first page needs them.
+    Users log in as the config's [login] says (an OpenID Connect provider, or passwords); without it the app
+    serves this machine only, unless --without-login says otherwise.
     """
+    from assistant.server import LOOPBACK
+
     settings = settings_from(home, config)  # a broken config fails here, not in the browser
     if importlib.util.find_spec("streamlit") is None:
         raise UserError("the web app needs Streamlit: pip install 'domain-assistant[ui]'")
+    if host not in LOOPBACK and settings.login.mode == "none" and not without_login:
+        raise UserError(
+            f"no login is configured, so the app serves 127.0.0.1 only: configure [login] to serve on {host}, "
+            "or add --without-login to let anyone who reaches it in"
+        )
     env = {**os.environ, "ASSISTANT_HOME": str(settings.home)}
     if settings.config_file is not None:
         env["ASSISTANT_CONFIG_FILE"] = str(settings.config_file)
     app_file = Path(importlib.util.find_spec("ui").origin).parent / "app.py"  # type: ignore[union-attr,arg-type]
-    streamlit_options = {
-        "server.address": "127.0.0.1",
-        "server.port": port,
-        "server.headless": "true",
-        "server.fileWatcherType": "none",
-        "browser.gatherUsageStats": "false",
-        "client.toolbarMode": "viewer",  # no developer menu or deploy button for domain users
+    with tempfile.TemporaryDirectory(prefix="assistant-ui-") as private:
+        streamlit_options = {
+            "server.address": host,
+            "server.port": port,
+            "server.headless": "true",
+            "server.fileWatcherType": "none",
+            "browser.gatherUsageStats": "false",
+            "client.toolbarMode": "viewer",  # no developer menu or deploy button for domain users
+            "secrets.files": oidc_secrets(settings, Path(private)),
+        }
+        options = [f"--{name}={value}" for name, value in streamlit_options.items() if value is not None]
+        stderr.print(f"serving {settings.home} on http://{host}:{port} (Ctrl-C stops it)")
+        code = subprocess.call([sys.executable, "-m", "streamlit", "run", str(app_file), *options], env=env)
+    raise typer.Exit(code)
+
+
+def oidc_secrets(settings: Settings, folder: Path) -> Path | None:
+    """Streamlit's st.login reads its provider from a secrets file: written from the config for this run
+    only, readable by this user alone, and gone when the server stops."""
+    login = settings.login
+    if login.mode != "oidc":
+        return None
+    assert login.client_secret is not None and login.cookie_secret is not None  # checked with the config
+    provider = {
+        "redirect_uri": str(login.redirect_uri),
+        "cookie_secret": login.cookie_secret.get_secret_value(),
+        "client_id": login.client_id,
+        "client_secret": login.client_secret.get_secret_value(),
+        "server_metadata_url": str(login.server_metadata_url),
     }
-    options = [f"--{name}={value}" for name, value in streamlit_options.items()]
-    stderr.print(f"serving {settings.home} on http://127.0.0.1:{port} (Ctrl-C stops it)")
-    raise typer.Exit(subprocess.call([sys.executable, "-m", "streamlit", "run", str(app_file), *options], env=env))
+    path = folder / "secrets.toml"
+    path.touch(mode=0o600)
+    lines = [f"{key} = {json.dumps(value)}" for key, value in provider.items()]
+    lines.append(f"client_kwargs = {{ prompt = {json.dumps(login.prompt)} }}")
+    path.write_text("[auth]\n" + "\n".join(lines) + "\n")
+    return path
+
+
+@app.command("password-hash")
+def password_hash() -> None:
+    """Print the argon2 hash of a password, for the config's login.passwords (the password is asked for, never
+    echoed, and never written anywhere)."""
+    from argon2 import PasswordHasher
+
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)  # stdout: the hash
+    if len(password) < 8:
+        raise UserError("use a password of 8 characters or more")
+    print(PasswordHasher().hash(password))
 
 
 def _require_question(question: str | None) -> str:

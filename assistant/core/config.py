@@ -16,7 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -200,6 +209,42 @@ class AccessSettings(Section):
     )
 
 
+class LoginSettings(Section):
+    """How web-app users prove who they are. ``none``: nobody logs in, and the app serves this machine only."""
+
+    mode: Literal["none", "oidc", "password"] = Field(
+        default="none",
+        description="oidc: an OpenID Connect provider, through Streamlit's st.login; password: the hashes below.",
+    )
+    server_metadata_url: AnyHttpUrl | None = Field(
+        default=None, description="The provider's .well-known/openid-configuration address."
+    )
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    redirect_uri: AnyHttpUrl | None = Field(
+        default=None, description="This app's address + /oauth2callback, as registered with the provider."
+    )
+    cookie_secret: SecretStr | None = Field(default=None, description="A long random string that signs the login.")
+    identity_claim: str = Field(default="email", description="The claim that names the user in access.users/admins.")
+    prompt: Literal["select_account", "login", "consent"] = Field(
+        default="select_account", description="What the provider asks at each login (some support only login)."
+    )
+    passwords: dict[str, SecretStr] = Field(
+        default_factory=dict, description="User → argon2 hash of their password (`assistant password-hash`)."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> LoginSettings:
+        if self.mode == "oidc":
+            fields = ("server_metadata_url", "client_id", "client_secret", "redirect_uri", "cookie_secret")
+            missing = [name for name in fields if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"oidc login needs {', '.join(missing)}")
+        if self.mode == "password" and not self.passwords:
+            raise ValueError("password login needs login.passwords (user = argon2 hash)")
+        return self
+
+
 class ServeSettings(Section):
     """`assistant serve`: the OpenAI-compatible API. Without API keys it listens on 127.0.0.1 only."""
 
@@ -268,6 +313,7 @@ class Settings(BaseSettings):
     grading: GradingSettings = GradingSettings()
     domains: dict[str, DomainSettings] = Field(default_factory=dict, description="Per-domain routing hints.")
     access: AccessSettings = AccessSettings()
+    login: LoginSettings = LoginSettings()
     serve: ServeSettings = ServeSettings()
     training: TrainingSettings = TrainingSettings()
     eval: EvalSettings = EvalSettings()

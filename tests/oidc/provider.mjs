@@ -1,0 +1,23 @@
+// A real OpenID Connect provider (panva's oidc-provider) on 127.0.0.1 for the web app's login tests.
+// Its development login form accepts any name with any password; the name becomes the subject, and
+// NAME@example.test the email. Usage: node provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI
+import Provider from "oidc-provider";
+
+const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
+const provider = new Provider(`http://127.0.0.1:${port}`, {
+  clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [redirectUri] }],
+  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+  async findAccount(ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return { sub: id, email: `${id}@example.test`, email_verified: true, name: id };
+      },
+    };
+  },
+  conformIdTokenClaims: false, // the email in the ID token, as most providers send it (Streamlit reads that token)
+  pkce: { required: () => false },
+  cookies: { keys: ["tests-only-cookie-key"] },
+  features: { devInteractions: { enabled: true } },
+});
+provider.listen(Number(port), "127.0.0.1", () => console.log(`oidc-provider on 127.0.0.1:${port}`));

@@ -1,0 +1,178 @@
+"""Logging in to the web app in a real Chromium: through a real OpenID Connect provider (panva's oidc-provider on
+Node, on 127.0.0.1) and with the config's argon2-hashed passwords. Each role then sees only what it may."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser import ARTIFACTS, chromium, wait_until_up
+from tests.conftest import BIN, REPO, home_sharing
+
+PROVIDER = REPO / "tests" / "oidc"
+ACCESS = '[access]\nadmins = ["{admin}"]\nusers = {{ "{user}" = ["support"] }}\n'
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _serve(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with log.open("w") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def provider_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """The provider, and the port of the app it lets users back into."""
+    if not (PROVIDER / "node_modules" / "oidc-provider").is_dir():
+        pytest.fail("the login tests need the OIDC provider: `make test` installs it (npm ci in tests/oidc)")
+    port, app_port = _free_port(), _free_port()
+    redirect = f"http://127.0.0.1:{app_port}/oauth2callback"
+    log = tmp_path_factory.mktemp("oidc") / "provider.log"
+    node = _serve(["node", str(PROVIDER / "provider.mjs"), str(port), "assistant", "client-secret", redirect], log)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/.well-known/openid-configuration", node, seconds=60)
+        yield port, app_port
+    finally:
+        _stop(node)
+
+
+def _app(home: Path, config: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    (home / "config.toml").write_text(config)
+    return _serve([str(BIN / "assistant"), "ui", "--port", str(port), "--home", str(home)], log)
+
+
+@pytest.fixture(scope="module")
+def oidc_app(
+    tmp_path_factory: pytest.TempPathFactory, sample_home: Path, provider_port: tuple[int, int]
+) -> Iterator[str]:
+    provider, port = provider_port
+    home = home_sharing(tmp_path_factory.mktemp("oidc-app") / "home", sample_home, "models", "index")
+    config = (
+        '[login]\nmode = "oidc"\n'
+        f'server_metadata_url = "http://127.0.0.1:{provider}/.well-known/openid-configuration"\n'
+        'client_id = "assistant"\nclient_secret = "client-secret"\n'
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        'cookie_secret = "a-long-random-string-for-the-tests-only"\nprompt = "login"\n'
+        + ACCESS.format(admin="root@example.test", user="alice@example.test")
+    )
+    server = _app(home, config, port, home.parent / "streamlit.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/_stcore/health", server)
+        yield url
+    finally:
+        _stop(server)
+
+
+@pytest.fixture(scope="module")
+def password_app(tmp_path_factory: pytest.TempPathFactory, sample_home: Path) -> Iterator[str]:
+    home = home_sharing(tmp_path_factory.mktemp("password-app") / "home", sample_home, "models", "index")
+    hashes = {name: PasswordHasher().hash(f"{name}-passphrase") for name in ("root", "alice")}
+    config = (
+        '[login]\nmode = "password"\n[login.passwords]\n'
+        + "".join(f'{name} = "{hashed}"\n' for name, hashed in hashes.items())
+        + ACCESS.format(admin="root", user="alice")
+    )
+    port = _free_port()
+    server = _app(home, config, port, home.parent / "streamlit.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/_stcore/health", server)
+        yield url
+    finally:
+        _stop(server)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def fresh_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})  # a browser of its own: no cookies
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+    context.close()
+
+
+def _sees_only_its_role(page: Page, app: str, admin: bool) -> None:
+    navigation = page.get_by_test_id("stSidebarNav")
+    expect(navigation).to_contain_text("Chat")
+    expect(navigation.get_by_text("Adapters")).to_have_count(1 if admin else 0)
+    expect(navigation.get_by_text("Evaluation")).to_have_count(1 if admin else 0)
+    if admin:
+        navigation.get_by_text("Adapters").click()
+        expect(page.get_by_text("Train a new version")).to_be_visible()
+    else:
+        page.goto(f"{app}/adapters")  # typed into the address bar
+        expect(page.get_by_text("Train a new version")).to_have_count(0)
+
+
+def _oidc_log_in(page: Page, app: str, name: str) -> None:
+    page.goto(app)
+    page.get_by_role("button", name="Log in").click()
+    page.locator("input[name=login]").fill(name)  # the provider's own login form, on its own port
+    page.locator("input[name=password]").fill("any")
+    page.locator("button[type=submit]").click()
+    page.locator("button[type=submit]").click()  # the provider's consent page: "Continue"
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Logged in as {name}@example.test")
+
+
+@pytest.mark.parametrize(("name", "admin"), [("root", True), ("alice", False)])
+def test_oidc_login_and_each_role_sees_only_what_it_may(
+    fresh_page: Page, oidc_app: str, name: str, admin: bool
+) -> None:
+    fresh_page.goto(oidc_app)
+    expect(fresh_page.get_by_text("Log in to use the assistant")).to_be_visible()
+    expect(fresh_page.get_by_test_id("stChatInput")).to_have_count(0)  # nothing before logging in
+    _oidc_log_in(fresh_page, oidc_app, name)
+    expect(fresh_page.get_by_test_id("stChatInput")).to_be_visible()
+    _sees_only_its_role(fresh_page, oidc_app, admin)
+
+
+def test_someone_the_provider_knows_but_the_config_does_not_is_refused(fresh_page: Page, oidc_app: str) -> None:
+    fresh_page.goto(oidc_app)
+    fresh_page.get_by_role("button", name="Log in").click()
+    fresh_page.locator("input[name=login]").fill("mallory")
+    fresh_page.locator("input[name=password]").fill("any")
+    fresh_page.locator("button[type=submit]").click()
+    fresh_page.locator("button[type=submit]").click()
+    expect(fresh_page.get_by_text("the config's access lists do not name you")).to_be_visible()
+    expect(fresh_page.get_by_test_id("stChatInput")).to_have_count(0)
+
+
+@pytest.mark.parametrize(("name", "admin"), [("root", True), ("alice", False)])
+def test_password_login_and_each_role_sees_only_what_it_may(
+    fresh_page: Page, password_app: str, name: str, admin: bool
+) -> None:
+    fresh_page.goto(password_app)
+    fresh_page.get_by_role("textbox", name="User name").fill(name)
+    fresh_page.get_by_role("textbox", name="Password").fill("wrong password")
+    fresh_page.get_by_role("button", name="Log in").click()
+    expect(fresh_page.get_by_text("Wrong user name or password.")).to_be_visible()
+    fresh_page.get_by_role("textbox", name="Password").fill(f"{name}-passphrase")
+    fresh_page.get_by_role("button", name="Log in").click()
+    expect(fresh_page.get_by_test_id("stSidebar")).to_contain_text(f"Logged in as {name}")
+    _sees_only_its_role(fresh_page, password_app, admin)

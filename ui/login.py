@@ -1,0 +1,84 @@
+"""Who is asking, proven: an OpenID Connect provider through Streamlit's own ``st.login``, or passwords hashed with
+argon2 in the config. Nothing here handles a secret beyond handing it to those libraries.
+
+A logged-in identity (the provider's ``login.identity_claim``, or the user name) must be one the config names, in
+``access.users`` or ``access.admins``: logging in proves who someone is, the config says what they may do.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assistant.core.config import LoginSettings, Settings
+
+_PASSWORD_USER = "password-login-user"  # session-state key: this browser session's user, once the password matched
+
+
+def identity(login: LoginSettings) -> str | None:
+    """The logged-in identity, or None; draws nothing."""
+    if login.mode == "oidc":
+        if not st.user.is_logged_in:
+            return None
+        claimed = st.user.get(login.identity_claim)
+        return claimed if isinstance(claimed, str) and claimed else None
+    if login.mode == "password":
+        user = st.session_state.get(_PASSWORD_USER)
+        return user if isinstance(user, str) else None
+    return None
+
+
+def logged_in_user(settings: Settings) -> str:
+    """The page's user: asks them to log in first (the page stops there), and refuses one the config doesn't name."""
+    login = settings.login
+    user = identity(login)
+    if user is None:
+        _ask_to_log_in(login)
+        st.stop()
+    access = settings.access
+    if user not in access.users and user not in access.admins:
+        st.error(f"You are logged in as {user!r}, but the config's access lists do not name you: ask an admin.")
+        _log_out_button(login)
+        st.stop()
+    st.sidebar.caption(f"Logged in as **{user}**")
+    _log_out_button(login)
+    return user
+
+
+def _ask_to_log_in(login: LoginSettings) -> None:
+    if login.mode == "oidc":
+        if st.user.is_logged_in:  # logged in, but the provider sent no usable identity
+            st.error(f"Your identity provider sent no {login.identity_claim!r} claim: ask an admin.")
+            _log_out_button(login)
+            return
+        st.info("Log in to use the assistant.")
+        st.button("Log in", type="primary", on_click=st.login)
+        return
+    with st.form("login"):
+        name = st.text_input("User name")
+        password = st.text_input("Password", type="password")
+        if st.form_submit_button("Log in", type="primary"):
+            if _password_matches(login, name, password):
+                st.session_state[_PASSWORD_USER] = name
+                st.rerun()
+            st.error("Wrong user name or password.")
+
+
+def _password_matches(login: LoginSettings, name: str, password: str) -> bool:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    hasher = PasswordHasher()
+    known = login.passwords.get(name)
+    # An unknown name costs a hash check too, so timing does not tell which names exist.
+    stored = known.get_secret_value() if known is not None else hasher.hash("not anyone's password")
+    try:
+        return hasher.verify(stored, password) and known is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _log_out_button(login: LoginSettings) -> None:
+    if login.mode == "oidc":
+        st.sidebar.button("Log out", on_click=st.logout)
+    else:
+        st.sidebar.button("Log out", on_click=st.session_state.pop, args=(_PASSWORD_USER, None))
