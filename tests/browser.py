@@ -10,12 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
-
-from tests.conftest import REPO
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts" / "ui"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
 # Chromium on a machine with no route out: no background calls home, no sandbox (root in CI), no GPU.
 CHROMIUM_ARGS = [
     "--headless",
@@ -51,3 +49,15 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], seconds: float = 12
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"{url} did not come up")
+
+
+@contextmanager
+def opened_page(browser: Browser, name: str, height: int, timeout_s: float) -> Iterator[Page]:
+    """A page in a context of its own (no cookies from another test); its screenshot is kept under ``name``."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(timeout_s * 1000)
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    context.close()

@@ -21,6 +21,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from playwright.sync_api import Browser
 
 from adapters.base_model import BaseCheckpoint, BaseModelIdentity, load_causal_lm, resolve_base_model
 from adapters.registry import AdapterCard, AdapterVersion, DatasetInfo, Registry
@@ -252,3 +253,12 @@ def make_card(domain: str, base: BaseModelIdentity, **fields: object) -> Adapter
         "hardware": {},
     }
     return AdapterCard.model_validate({**values, **fields})
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, launched once for every browser test."""
+    from tests.browser import chromium
+
+    with chromium() as launched:
+        yield launched

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from assistant.core.results import AnswerResult, Citation, Grade, Route
-from tests.browser import ARTIFACTS, chromium, wait_until_up
+from tests.browser import ARTIFACTS, opened_page, wait_until_up
 from tests.conftest import BIN, home_sharing
 from ui.transcripts import Transcripts
 
@@ -59,21 +59,11 @@ def app_url(browser_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 2400})  # tall: the app scrolls inside
-    page = context.new_page()
-    page.set_default_timeout(ANSWER_TIMEOUT_S * 1000)
-    yield page
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
-    context.close()
+    # Tall: the app scrolls inside its own frame, so a tall viewport shows whole answers.
+    with opened_page(browser, request.node.name, height=2400, timeout_s=ANSWER_TIMEOUT_S) as opened:
+        yield opened
 
 
 @dataclass

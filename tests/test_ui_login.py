@@ -8,13 +8,14 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import ARTIFACTS, chromium, wait_until_up
+from tests.browser import opened_page, wait_until_up
 from tests.conftest import BIN, REPO, home_sharing
 
 PROVIDER = REPO / "tests" / "oidc"
@@ -53,9 +54,18 @@ def provider_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[in
         _stop(node)
 
 
-def _app(home: Path, config: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+@contextmanager
+def _serving_app(home: Path, config: str, port: int) -> Iterator[str]:
+    """`assistant ui` on ``home`` with ``config``, until the block ends."""
     (home / "config.toml").write_text(config)
-    return _serve([str(BIN / "assistant"), "ui", "--port", str(port), "--home", str(home)], log)
+    command = [str(BIN / "assistant"), "ui", "--port", str(port), "--home", str(home)]
+    server = _serve(command, home.parent / "streamlit.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/_stcore/health", server)
+        yield url
+    finally:
+        _stop(server)
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +82,8 @@ def oidc_app(
         'cookie_secret = "a-long-random-string-for-the-tests-only"\nprompt = "login"\n'
         + ACCESS.format(admin="root@example.test", user="alice@example.test")
     )
-    server = _app(home, config, port, home.parent / "streamlit.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/_stcore/health", server)
+    with _serving_app(home, config, port) as url:
         yield url
-    finally:
-        _stop(server)
 
 
 @pytest.fixture(scope="module")
@@ -90,31 +95,14 @@ def password_app(tmp_path_factory: pytest.TempPathFactory, sample_home: Path) ->
         + "".join(f'{name} = "{hashed}"\n' for name, hashed in hashes.items())
         + ACCESS.format(admin="root", user="alice")
     )
-    port = _free_port()
-    server = _app(home, config, port, home.parent / "streamlit.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/_stcore/health", server)
+    with _serving_app(home, config, _free_port()) as url:
         yield url
-    finally:
-        _stop(server)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture
 def fresh_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1600})  # a browser of its own: no cookies
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    yield page
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
-    context.close()
+    with opened_page(browser, request.node.name, height=1600, timeout_s=120) as opened:
+        yield opened
 
 
 def _sees_only_its_role(page: Page, app: str, admin: bool) -> None:
