@@ -250,3 +250,23 @@ def test_planted_markdown_in_an_answer_and_its_passage_fetches_nothing(
     assert anchor and page.locator(anchor).count() == 1
     page.wait_for_timeout(2000)  # time for any fetch the page would make
     assert asked == [], f"the browser fetched {asked}"
+
+
+def test_the_running_app_answers_from_a_document_the_cli_just_ingested(
+    page: Page, app_url: str, browser_home: Path, tmp_path: Path
+) -> None:
+    document = tmp_path / "bicycle-cage.md"
+    document.write_text(
+        "# Bicycle cage\n\nStaff bicycles are kept in the locked cage by the east door. The cage code changes "
+        "every Monday and is posted on the intranet's facilities page.\n"
+    )
+    added = subprocess.run(
+        [str(BIN / "ingest"), str(document), "-d", "policy", "--home", str(browser_home)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert added.returncode == 0, added.stderr
+    page.goto(app_url)  # the app has run all along; nothing restarts it
+    answered = ask(page, "Where are staff bicycles kept?")
+    assert "east door" in open_source(answered.message, "bicycle-cage.md")

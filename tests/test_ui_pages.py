@@ -150,7 +150,9 @@ def test_training_runs_in_the_background_with_live_progress(
     sample_home: Path, tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = home_sharing(tmp_path / "home", sample_home, "models", "index")
-    (home / "config.toml").write_text(f'[training]\nbase_model = "{tiny_base}"\neval_steps = 2\n')
+    (home / "config.toml").write_text(
+        f'[training]\nbase_model = "{tiny_base}"\neval_steps = 2\n[ingest]\nallowed_roots = ["{SAMPLES}"]\n'
+    )
     app = page("adapter_registry", home, monkeypatch)
     labelled(app.selectbox, "Domain").set_value("support")  # type: ignore[attr-defined]
     data = str(SAMPLES / "training" / "support.jsonl")
@@ -172,6 +174,7 @@ def test_an_eval_run_is_charted_and_each_question_drills_down(
     sample_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = home_sharing(tmp_path / "home", sample_home, "models", "index")
+    (home / "config.toml").write_text(f'[ingest]\nallowed_roots = ["{SAMPLES}"]\n')  # the set is read from there
     app = page("evaluation", home, monkeypatch)
     labelled(app.text_input, "…or its path on this machine").set_value(str(SAMPLES / "eval.jsonl"))  # type: ignore[attr-defined]
     labelled(app.multiselect, "Arms").set_value(["rag"])  # type: ignore[attr-defined]
@@ -183,7 +186,7 @@ def test_an_eval_run_is_charted_and_each_question_drills_down(
     captions = [image.proto.imgs[0].caption for image in app.get("image")]
     assert captions[0].startswith("Each arm's mean")  # the same charts as the HTML report
     labelled(app.selectbox, "Question").set_value(1).run()  # type: ignore[attr-defined]
-    drilled = texts(app.markdown)
+    drilled = shown(texts(app.markdown))
     second = json.loads((SAMPLES / "eval.jsonl").read_text().splitlines()[1])
     assert f"**Gold:** {', '.join(second['gold_sources'])}" in drilled
     assert "**rag**" in drilled and app.dataframe  # the arm's answer and its scores
