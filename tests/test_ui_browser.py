@@ -141,7 +141,9 @@ def test_an_uploaded_document_is_answered_from_and_cited(page: Page, app_url: st
         "a 25 euro replacement fee.\n"
     )
     page.goto(f"{app_url}/documents")
-    page.locator("input[type=file]").set_input_files(document)
+    # The file goes to the server in a request of its own; a submit sent before that ends submits no file.
+    with page.expect_response(lambda response: "/_stcore/upload_file/" in response.url and response.ok):
+        page.locator("input[type=file]").set_input_files(document)
     page.get_by_role("button", name="Add to the index").first.click()
     expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("1 added", timeout=ANSWER_TIMEOUT_S * 1000)
     expect(page.get_by_test_id("stDataFrame").last).to_be_visible()

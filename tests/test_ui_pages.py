@@ -110,6 +110,9 @@ def test_documents_are_added_from_a_folder_with_per_file_errors_and_removed(
     app = page("documents", home, monkeypatch)
     labelled(app.selectbox, "Domain").set_value("A new domain…").run()  # type: ignore[attr-defined]
     labelled(app.text_input, "New domain name").set_value("handbook").run()  # type: ignore[attr-defined]
+    # The upload form, pressed with no file in it
+    labelled(app.button, "Add to the index", 0).click().run()  # type: ignore[attr-defined]
+    assert "No file reached the server" in app.warning[0].value
     labelled(app.text_input, "Folder or file path").set_value(str(docs))  # type: ignore[attr-defined]
     labelled(app.button, "Add to the index", 1).click().run()  # type: ignore[attr-defined]
     assert "1 added" in app.success[0].value

@@ -52,9 +52,12 @@ def add_documents(domain: str) -> None:
         files = st.file_uploader(
             "Documents", type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES), accept_multiple_files=True
         )
-        if st.form_submit_button("Add to the index", type="primary") and files:
+        submitted = st.form_submit_button("Add to the index", type="primary")
+        if submitted and files:
             kept_in = session.uploads(domain)  # a file uploaded again is then found unchanged
             show_summary(ingest([keep_upload(file, kept_in) for file in files], domain))
+        elif submitted:  # none chosen, or pressed before the browser finished sending them
+            st.warning("No file reached the server: choose files, wait until each shows its size, then add.")
     with folder:
         server_folder_form(domain)
 
