@@ -55,6 +55,9 @@ class ChatRequest(BaseModel):
     stream: bool = False
     user: str | None = None
     sources: list[str] | None = Field(default=None, description="Only passages from these documents.")
+    adapter: str | None = Field(
+        default=None, description="Instead of the model's adapter: 'none' (the base model), DOMAIN or DOMAIN@VERSION."
+    )
 
 
 class RetrieveRequest(BaseModel):
@@ -146,7 +149,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def chat(request: ChatRequest, user: Caller, http: Request) -> dict[str, Any] | StreamingResponse:
         asker = user or request.user
         question, history = conversation(request.messages)
-        domain, adapter = await worker.run(lambda: resolve_model(runtime, request.model, asker))
+        domain, adapter = await worker.run(lambda: resolve_model(runtime, request.model, asker, request.adapter))
 
         def answer(on_token: Callable[[str], None] | None = None) -> AnswerResult:
             return runtime.ask(question, domain, request.sources, on_token, adapter, asker, history=history)
@@ -186,14 +189,15 @@ def served_models(runtime: Runtime, user: str | None) -> list[str]:
     return ["auto", *domains, *versions]
 
 
-def resolve_model(runtime: Runtime, model: str, user: str | None) -> tuple[str, str]:
-    """The (domain, adapter) a model name asks for; an unknown one is refused with the served list."""
+def resolve_model(runtime: Runtime, model: str, user: str | None, adapter: str | None = None) -> tuple[str, str]:
+    """The (domain, adapter) a model name asks for, with the request's ``adapter`` if it names one; an unknown
+    model or adapter is refused with the served list."""
     served = served_models(runtime, user)
-    if model not in served:
-        raise HTTPException(404, f"unknown model {model!r}; served models: {', '.join(served)}")
-    if model == "auto" or "@" not in model:
-        return model, "auto"
-    return "auto", model
+    for name in (model, adapter):
+        if name is not None and name not in served and name != "none":
+            raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(served)}")
+    domain, chosen = (model, "auto") if model == "auto" or "@" not in model else ("auto", model)
+    return domain, adapter or chosen
 
 
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
@@ -304,6 +308,7 @@ def _about(result: AnswerResult) -> dict[str, Any]:
         "refused": result.refused,
         "cited": result.cited,
         "dropped_citations": result.dropped_citations,
+        "timings_ms": result.timings_ms,
     }
 
 

@@ -9,7 +9,9 @@ one after the other, never two at once:
   and streams a completion of the exact prompt ``ask`` serves (its question over its passages);
 - ``ask``: ``assistant ask QUESTION`` as a user types it (routing, retrieval, grading, the domain's
   adapter when it has one);
-- ``ask_base``: the same with ``--adapter none``, to separate the adapter's loading from the rest.
+- ``ask_base``: the same with ``--adapter none``, to separate the adapter's loading from the rest;
+- ``ask_served``: ``assistant ask QUESTION`` with ``client.url`` naming an `assistant serve` on 127.0.0.1
+  that was started (and asked once) before the rounds: the new process loads no model or index.
 
 The time is from process start to the first byte of the answer on stdout. A warm-up round of each
 is not counted (it fills the page cache). Reports, as JSON, the median of each over ``--runs`` and
@@ -21,11 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from assistant.core.config import load_settings
@@ -72,13 +78,16 @@ def main() -> None:
         ],
         "ask": [str(BIN / "assistant"), "ask", args.question, "--home", str(args.home)],
         "ask_base": [str(BIN / "assistant"), "ask", args.question, "--adapter", "none", "--home", str(args.home)],
+        "ask_served": [str(BIN / "assistant"), "ask", args.question, "--home", str(args.home)],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
-    for round_ in range(args.runs + 1):
-        for name, command in commands.items():
-            elapsed = _first_byte_s(command)
-            if round_:  # round 0 warms the page cache
-                times[name].append(elapsed)
+    with _served(args.home) as url:
+        through_server = {**os.environ, "ASSISTANT_CLIENT__URL": url}
+        for round_ in range(args.runs + 1):
+            for name, command in commands.items():
+                elapsed = _first_byte_s(command, through_server if name == "ask_served" else None)
+                if round_:  # round 0 warms the page cache (and the server)
+                    times[name].append(elapsed)
     medians = {name: round(statistics.median(values), 2) for name, values in times.items()}
     report = {
         "question": args.question,
@@ -91,10 +100,33 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
 
-def _first_byte_s(command: list[str]) -> float:
+@contextmanager
+def _served(home: Path) -> Iterator[str]:
+    """An `assistant serve` on ``home``, up and idle (it answers nothing while the other commands run)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(BIN / "assistant"), "serve", "--port", str(port), "--home", str(home)], stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _first_byte_s(command: list[str], env: dict[str, str] | None = None) -> float:
     """Seconds from starting ``command`` to its first non-blank byte on stdout; the process then finishes."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=env)
     assert process.stdout is not None
     while (byte := process.stdout.read(1)) and byte.isspace():
         pass

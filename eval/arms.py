@@ -13,12 +13,14 @@ is the adapter's or retrieval's alone (a paired comparison).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from assistant.core.prompts import NOT_COVERED, build_closed_book_prompt, build_prompt
 from assistant.core.results import RetrieveResult
-from assistant.graph import stream_answer
-from assistant.runtime import Runtime
 from eval.metrics import is_refusal
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ def answer_in_arm(runtime: Runtime, arm: Arm, found: RetrieveResult, adapter: st
     prompt = (
         build_prompt(found.question, found.citations) if arm.retrieval else build_closed_book_prompt(found.question)
     )
+    from assistant.graph import stream_answer  # here: the arms' names are read by commands that load no graph
+
     generated = stream_answer(runtime.backend, prompt, used)
     decoding_s = (generated.total_ms - generated.first_token_ms) / 1000
     return ArmAnswer(

@@ -4,8 +4,10 @@ server process on 127.0.0.1, over the sample index and the real Gemma GGUF."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,8 @@ max_queue = 2
 api_keys = {"key-bob" = "bob", "key-alice" = "alice"}
 """
 FACTORY_RESET = "How do I factory reset the router?"
+# What a process asking through a server has no need to load
+LOADED_IN_THE_SERVER = ["chromadb", "langgraph", "llama_cpp", "onnxruntime", "bm25s", "torch", "transformers"]
 GIFT_CARD = "Can I accept a gift card from a supplier?"
 
 
@@ -176,3 +180,48 @@ def test_a_client_that_goes_away_stops_its_generation(server: str) -> None:
     while health()["requests"] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert health() == {"status": "ok", "requests": 0, "stopped_by_disconnect": before + 1}
+
+
+def test_ask_and_retrieve_through_a_running_server_load_nothing_here(server: str, tmp_path: Path) -> None:
+    """With client.url, a new `ask` on an empty data home gets the server's answer, as its key's user, and
+    imports none of the index, graph or model libraries."""
+    empty = tmp_path / "empty-home"
+    env = {**os.environ, "ASSISTANT_HOME": str(empty), "ASSISTANT_CLIENT__URL": server}
+    env["ASSISTANT_CLIENT__API_KEY"] = "key-alice"
+    script = (
+        "import json, sys\n"
+        "from assistant.cli.main import main\n"
+        f"sys.argv = ['assistant', 'ask', {FACTORY_RESET!r}, '--json']\n"
+        "try:\n    main()\nexcept SystemExit as exit_:\n    assert not exit_.code, exit_.code\n"
+        f"print(json.dumps([m for m in {LOADED_IN_THE_SERVER!r} if m in sys.modules]), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+    answered = json.loads(done.stdout)
+    served = ask(server, FACTORY_RESET, key="key-alice")
+    assert answered["answer"] == served.choices[0].message.content
+    assert answered["citations"] == served.choices[0].model_extra["sources"]
+    assert answered["domain"] == "support" and not empty.exists()  # nothing was loaded or written here
+
+    shown = run_cli("assistant", "ask", FACTORY_RESET, home=empty, env=env)  # streamed to the terminal
+    assert shown.returncode == 0 and answered["answer"] in shown.stdout and "factory-reset.md" in shown.stdout
+
+    passages = run_cli("assistant", "retrieve", FACTORY_RESET, "--json", home=empty, env=env)
+    direct = httpx.post(
+        f"{server}/v1/retrieve", json={"question": FACTORY_RESET}, headers={"Authorization": "Bearer key-alice"}
+    ).json()
+    assert json.loads(passages.stdout)["citations"] == direct["citations"]
+
+    refused = run_cli("assistant", "ask", GIFT_CARD, "--domain", "policy", home=empty, env=env)
+    assert refused.returncode == 2 and "unknown model 'policy'" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    unknown = run_cli("assistant", "ask", FACTORY_RESET, "--adapter", "support@9", home=empty, env=env)
+    assert unknown.returncode == 2 and "unknown model 'support@9'" in unknown.stderr
+
+
+def test_ask_with_no_server_at_client_url_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {"ASSISTANT_CLIENT__URL": f"http://127.0.0.1:{free_port()}"}
+    done = run_cli("assistant", "ask", FACTORY_RESET, home=tmp_path / "home", env=env)
+    assert done.returncode == 2 and "no assistant server answers at" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

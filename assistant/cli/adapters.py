@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -14,15 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.registry import AdapterVersion, Registry
-from adapters.training.equivalence import SERVED_BASE_CHECK, Agreement
-from adapters.training.export import export_adapter
-from adapters.training.import_peft import import_adapter
-from adapters.training.pipeline import train_from_file
-from adapters.training.train import Progress as TrainingProgress
-from adapters.training.train import ProgressCallback
 from assistant.cli.console import ConfigOption, HomeOption, JsonOption, print_json, settings_from, stderr, stdout
-from assistant.runtime import Runtime
-from eval.dataset import eval_questions
+
+if TYPE_CHECKING:  # the commands that train, export or import load these; `assistant ask` starts without them
+    from adapters.training.equivalence import Agreement
+    from adapters.training.train import Progress as TrainingProgress
+    from adapters.training.train import ProgressCallback
 
 app = typer.Typer(
     add_completion=False,
@@ -64,6 +61,10 @@ def train(
     retrieval.k passages in served order, the gold passage ranked in by its score when retrieval misses
     it. Rerunning an interrupted training resumes it from its last checkpoint.
     """
+    from adapters.training.pipeline import train_from_file
+    from assistant.runtime import Runtime
+    from eval.dataset import eval_questions
+
     notice = _notice_printer(json_output)
     with _training_progress(quiet=json_output) as on_progress:
         adapter, checks = train_from_file(
@@ -181,6 +182,8 @@ def export(
     The export is then checked: llama.cpp's next-token logits with the exported files are compared with
     those of the PEFT adapter on transformers, and a file that disagrees beyond tolerance is deleted.
     """
+    from adapters.training.export import export_adapter
+
     settings = settings_from(home, config)
     adapter = Registry(settings.adapters_dir).get(name)
     adapter, checks = export_adapter(
@@ -213,6 +216,8 @@ def import_folder(
     Refused before anything is registered: another kind of adapter than LoRA, trained embeddings or LM head,
     matrices that do not fit the served base, or a card naming another base.
     """
+    from adapters.training.import_peft import import_adapter
+
     adapter, checks = import_adapter(
         settings_from(home, config), folder, domain, activate=activate, on_notice=_notice_printer(json_output)
     )
@@ -224,6 +229,8 @@ def import_folder(
 
 
 def _print_exports(adapter: AdapterVersion, checks: list[Agreement]) -> None:
+    from adapters.training.equivalence import SERVED_BASE_CHECK
+
     for artifact, info in adapter.card.exports.items():
         stdout.print(f"[bold]{escape(artifact)}[/] {escape(info['path'])}")
     for c in checks:

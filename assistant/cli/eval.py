@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -11,13 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from assistant.cli.console import ConfigOption, HomeOption, JsonOption, print_json, settings_from, stderr, stdout
-from assistant.runtime import Runtime
 from eval.arms import ARMS
 from eval.compare import GATED, compare, load_results, regressions
-from eval.harness import parse_arms, record_on_cards, run_eval
-from eval.judge import Judge
-from eval.report import scored_answer_metrics, write_reports
-from eval.results import EvalResults
+
+if TYPE_CHECKING:
+    from eval.results import EvalResults
 
 app = typer.Typer(
     add_completion=False,
@@ -54,6 +52,12 @@ def run(
     the routed domain's adapter, as `ask` serves), [bold]adapter[/] (the adapter without retrieval). Adapters
     trained on a question of the set are refused.
     """
+    # Imported here, as in every command that loads models: `assistant ask` starts without them.
+    from assistant.runtime import Runtime
+    from eval.harness import parse_arms, record_on_cards, run_eval
+    from eval.judge import Judge
+    from eval.report import write_reports
+
     settings = settings_from(home, config)
     runtime = Runtime(settings)
     chosen = parse_arms(arms)
@@ -138,6 +142,8 @@ def compare_runs(
 
 
 def _print_summary(results: EvalResults) -> None:
+    from eval.report import scored_answer_metrics
+
     table = Table("metric", *results.arms, title="mean [95 % interval]")
     for metric in scored_answer_metrics(results):
         cells = []

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import BaseModel, ConfigDict
@@ -32,7 +32,10 @@ from assistant.core.config import Settings
 from assistant.core.errors import UserError
 from assistant.core.jsonl import read_jsonl
 from assistant.core.results import AnswerResult, Citation, RetrieveResult, Route
-from assistant.runtime import Runtime
+
+if TYPE_CHECKING:
+    from assistant.client import RemoteAssistant
+    from assistant.runtime import Runtime
 
 app = typer.Typer(
     add_completion=False,
@@ -107,8 +110,10 @@ def ask(
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Answer a question with citations to the passages it rests on, or say the documents don't cover it."""
-    runtime = Runtime(settings_from(home, config))
+    """Answer a question with citations to the passages it rests on, or say the documents don't cover it.
+
+    With client.url in the config, a running `assistant serve` answers it."""
+    runtime = _assistant(settings_from(home, config))
     if questions is not None:
         _run_batch(
             question,
@@ -139,9 +144,13 @@ def retrieve(
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Show the passages a question retrieves, ranked, without generating an answer."""
+    """Show the passages a question retrieves, ranked, without generating an answer.
+
+    With client.url in the config, a running `assistant serve` retrieves them, as many as it serves."""
     settings = settings_from(home, config)
-    runtime = Runtime(settings.with_overrides(retrieval={"k": k}) if k is not None else settings)
+    if k is not None and settings.client.url is not None:
+        raise UserError("-k sets how many passages this process retrieves; a server retrieves its retrieval.k")
+    runtime = _assistant(settings.with_overrides(retrieval={"k": k}) if k is not None else settings)
     if questions is not None:
         _run_batch(question, questions, lambda q: runtime.retrieve(q.question, q.domain, source, q.user or user))
         return
@@ -172,6 +181,7 @@ def serve(
     """
     import uvicorn
 
+    from assistant.runtime import Runtime
     from assistant.server import LOOPBACK, create_app
 
     settings = settings_from(home, config)
@@ -263,6 +273,18 @@ def password_hash() -> None:
     if len(password) < 8:
         raise UserError("use a password of 8 characters or more")
     print(PasswordHasher().hash(password))
+
+
+def _assistant(settings: Settings) -> Runtime | RemoteAssistant:
+    """The server at client.url when the config names one (nothing heavy is imported), else this process's
+    own models and index."""
+    if settings.client.url is not None:
+        from assistant.client import RemoteAssistant
+
+        return RemoteAssistant(settings.client)
+    from assistant.runtime import Runtime
+
+    return Runtime(settings)
 
 
 def _require_question(question: str | None) -> str:

@@ -255,6 +255,15 @@ class ServeSettings(Section):
     retry_after_s: int = Field(default=5, ge=1, description="The Retry-After of a request refused as overload.")
 
 
+class ClientSettings(Section):
+    """A running `assistant serve` that `ask` and `retrieve` send their questions to, so a new process answers
+    at once instead of loading the models and the index itself. Unset: they answer in-process."""
+
+    url: AnyHttpUrl | None = Field(default=None, description="The server, e.g. http://127.0.0.1:8000.")
+    api_key: SecretStr | None = Field(default=None, description="One of the server's serve.api_keys, if it has any.")
+    timeout_s: float = Field(default=600.0, gt=0, description="How long to wait for the server's next bytes.")
+
+
 LoraTarget = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -315,6 +324,7 @@ class Settings(BaseSettings):
     access: AccessSettings = AccessSettings()
     login: LoginSettings = LoginSettings()
     serve: ServeSettings = ServeSettings()
+    client: ClientSettings = ClientSettings()
     training: TrainingSettings = TrainingSettings()
     eval: EvalSettings = EvalSettings()
 

@@ -1,0 +1,129 @@
+"""A running `assistant serve`, asked over HTTP: what `ask` and `retrieve` use when the config names a server.
+
+The models, the index and the graph stay loaded in the server, so a question asked from a new process costs
+one HTTP request rather than loading them: this module imports only the base layer and ``httpx``. The
+answers are the server's, in the shapes the in-process ``Runtime`` returns (``assistant.server`` writes
+them: the sources in ``choices[0].sources``, the route and grade in ``assistant``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from assistant.core.config import ClientSettings
+from assistant.core.errors import UserError
+from assistant.core.results import AnswerResult, Citation, RetrieveResult
+
+TokenCallback = Callable[[str], None]
+
+
+class RemoteAssistant:
+    """``ask`` and ``retrieve`` with the ``Runtime``'s signatures, answered by the server at ``settings.url``."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        assert settings.url is not None
+        self.url = str(settings.url).rstrip("/")
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=settings.timeout_s)
+
+    def retrieve(
+        self, question: str, domain: str = "auto", sources: list[str] | None = None, user: str | None = None
+    ) -> RetrieveResult:
+        body = {"question": question, "model": domain, "sources": sources, "user": user}
+        with self._request("/v1/retrieve", body) as response:
+            return RetrieveResult.model_validate(response.json())
+
+    def ask(
+        self,
+        question: str,
+        domain: str = "auto",
+        sources: list[str] | None = None,
+        on_token: TokenCallback | None = None,
+        adapter: str = "auto",
+        user: str | None = None,
+        thread: str | None = None,
+    ) -> AnswerResult:
+        """The answer; with ``on_token``, streamed, each piece given to it as it arrives."""
+        if thread is not None:
+            raise UserError(
+                "a thread's turns are kept in the data home, which a server does not share: "
+                "unset client.url to continue a thread here"
+            )
+        body = {
+            "model": domain,
+            "adapter": adapter,
+            "messages": [{"role": "user", "content": question}],
+            "sources": sources,
+            "user": user,
+            "stream": on_token is not None,
+        }
+        with self._request("/v1/chat/completions", body, stream=on_token is not None) as response:
+            if on_token is None:
+                reply = response.json()
+                return _answer(question, reply["choices"][0]["message"]["content"], reply["choices"][0], reply)
+            pieces: list[str] = []
+            for event in _events(response):
+                choice = event["choices"][0]
+                if content := choice["delta"].get("content"):
+                    pieces.append(content)
+                    on_token(content)
+                if choice["finish_reason"] is not None:
+                    return _answer(question, "".join(pieces), choice, event)
+        raise UserError(f"the server at {self.url} ended the answer without its sources")
+
+    @contextmanager
+    def _request(self, path: str, body: dict[str, Any], stream: bool = False) -> Iterator[httpx.Response]:
+        """POST ``body``; a refusal, an overload or no server at all becomes one line for the user."""
+        try:
+            with self._http.stream("POST", path, json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise UserError(_refusal(self.url, response))
+                if not stream:
+                    response.read()
+                yield response
+        except httpx.TransportError as err:
+            raise UserError(
+                f"no assistant server answers at {self.url} ({type(err).__name__}): start one with "
+                "`assistant serve`, or unset client.url to answer here"
+            ) from None
+
+
+def _events(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The server-sent events' JSON payloads, up to ``[DONE]``; an error event becomes a ``UserError``."""
+    for line in response.iter_lines():
+        if not line.startswith("data: "):
+            continue
+        data = line.removeprefix("data: ")
+        if data == "[DONE]":
+            return
+        event = json.loads(data)
+        if "error" in event:
+            raise UserError(str(event["error"].get("message", event["error"])))
+        yield event
+
+
+def _answer(question: str, text: str, choice: dict[str, Any], reply: dict[str, Any]) -> AnswerResult:
+    about = reply["assistant"]
+    return AnswerResult(
+        question=question,
+        answer=text,
+        citations=[Citation.model_validate(source) for source in choice["sources"]],
+        **about,
+    )
+
+
+def _refusal(url: str, response: httpx.Response) -> str:
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:200] or response.reason_phrase
+    retry = response.headers.get("Retry-After")
+    later = f"; retry in {retry} s" if retry else ""
+    return f"the server at {url} answered {response.status_code}: {message}{later}"
