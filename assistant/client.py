@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from assistant.core.config import ClientSettings
 from assistant.core.errors import UserError
@@ -27,16 +28,17 @@ class RemoteAssistant:
 
     def __init__(self, settings: ClientSettings) -> None:
         assert settings.url is not None
-        self.url = str(settings.url).rstrip("/")
-        key = settings.api_key.get_secret_value() if settings.api_key else None
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=settings.timeout_s)
+        self.url = str(settings.url).rstrip("/").removesuffix("/v1")  # the address OpenAI clients are given works
+        self._keyed = settings.api_key is not None
+        headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
+        timeout = httpx.Timeout(settings.timeout_s, connect=10.0)  # a host that is not there is told at once
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def retrieve(
         self, question: str, domain: str = "auto", sources: list[str] | None = None, user: str | None = None
     ) -> RetrieveResult:
-        body = {"question": question, "model": domain, "sources": sources, "user": user}
-        with self._request("/v1/retrieve", body) as response:
+        body = {"question": question, "model": domain, "sources": sources, "user": self._asker(user)}
+        with self._request("/v1/retrieve", body) as response, self._understood():
             return RetrieveResult.model_validate(response.json())
 
     def ask(
@@ -57,25 +59,39 @@ class RemoteAssistant:
             )
         body = {
             "model": domain,
-            "adapter": adapter,
+            "adapter": None if adapter == "auto" else adapter,  # auto: the model's (a version names its own)
             "messages": [{"role": "user", "content": question}],
             "sources": sources,
-            "user": user,
+            "user": self._asker(user),
             "stream": on_token is not None,
         }
-        with self._request("/v1/chat/completions", body, stream=on_token is not None) as response:
+        with self._request("/v1/chat/completions", body, stream=on_token is not None) as response, self._understood():
             if on_token is None:
                 reply = response.json()
-                return _answer(question, reply["choices"][0]["message"]["content"], reply["choices"][0], reply)
-            pieces: list[str] = []
+                return _answer(question, reply["choices"][0], reply["assistant"])
             for event in _events(response):
                 choice = event["choices"][0]
                 if content := choice["delta"].get("content"):
-                    pieces.append(content)
                     on_token(content)
                 if choice["finish_reason"] is not None:
-                    return _answer(question, "".join(pieces), choice, event)
+                    return _answer(question, choice, event["assistant"])
         raise UserError(f"the server at {self.url} ended the answer without its sources")
+
+    def _asker(self, user: str | None) -> str | None:
+        if user is not None and self._keyed:
+            raise UserError("the server answers as client.api_key's user: a user cannot be chosen beside it")
+        return user
+
+    @contextmanager
+    def _understood(self) -> Iterator[None]:
+        """A reply that is not what `assistant serve` sends is one line for the user, not a traceback."""
+        try:
+            yield
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, ValidationError) as err:
+            raise UserError(
+                f"the reply from {self.url} is not an `assistant serve` answer of this version "
+                f"({type(err).__name__}: {str(err)[:120]})"
+            ) from None
 
     @contextmanager
     def _request(self, path: str, body: dict[str, Any], stream: bool = False) -> Iterator[httpx.Response]:
@@ -88,11 +104,13 @@ class RemoteAssistant:
                 if not stream:
                     response.read()
                 yield response
-        except httpx.TransportError as err:
+        except httpx.ConnectError as err:
             raise UserError(
-                f"no assistant server answers at {self.url} ({type(err).__name__}): start one with "
-                "`assistant serve`, or unset client.url to answer here"
+                f"no assistant server answers at {self.url} ({err}): start one with `assistant serve`, "
+                "or unset client.url to answer here"
             ) from None
+        except httpx.TransportError as err:
+            raise UserError(f"the connection to {self.url} failed: {type(err).__name__} {err}".strip()) from None
 
 
 def _events(response: httpx.Response) -> Iterator[dict[str, Any]]:
@@ -105,18 +123,16 @@ def _events(response: httpx.Response) -> Iterator[dict[str, Any]]:
             return
         event = json.loads(data)
         if "error" in event:
-            raise UserError(str(event["error"].get("message", event["error"])))
+            error = event["error"]
+            raise UserError(str(error.get("message", error) if isinstance(error, dict) else error))
         yield event
 
 
-def _answer(question: str, text: str, choice: dict[str, Any], reply: dict[str, Any]) -> AnswerResult:
-    about = reply["assistant"]
-    return AnswerResult(
-        question=question,
-        answer=text,
-        citations=[Citation.model_validate(source) for source in choice["sources"]],
-        **about,
-    )
+def _answer(question: str, choice: dict[str, Any], about: dict[str, Any]) -> AnswerResult:
+    """The result as ``Runtime.ask`` returns it: ``about`` (the reply's ``assistant`` field) holds the answer
+    as verified, without the markers that named no passage, which a stream's tokens still have."""
+    citations = [Citation.model_validate(source) for source in choice["sources"]]
+    return AnswerResult.model_validate({**about, "question": question, "citations": citations})
 
 
 def _refusal(url: str, response: httpx.Response) -> str:

@@ -191,8 +191,8 @@ class Runtime:
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Held by every write to the index: one writer at a time across processes."""
-        self.follow_other_writers()  # write on top of what the others wrote
         with writing(self.settings.index_dir, self.settings.ingest.lock_timeout_s, self.on_wait) as write:
+            self.follow_other_writers()  # under the lock: write on top of all the others wrote, to the last
             yield
         self._index_generation = write.generation  # this process's own writes are in the index it holds
 

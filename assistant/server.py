@@ -56,7 +56,9 @@ class ChatRequest(BaseModel):
     user: str | None = None
     sources: list[str] | None = Field(default=None, description="Only passages from these documents.")
     adapter: str | None = Field(
-        default=None, description="Instead of the model's adapter: 'none' (the base model), DOMAIN or DOMAIN@VERSION."
+        default=None,
+        description="With model 'auto' or a domain: 'none' (the base model), DOMAIN or DOMAIN@VERSION instead of "
+        "the domain's active adapter.",
     )
 
 
@@ -193,11 +195,15 @@ def resolve_model(runtime: Runtime, model: str, user: str | None, adapter: str |
     """The (domain, adapter) a model name asks for, with the request's ``adapter`` if it names one; an unknown
     model or adapter is refused with the served list."""
     served = served_models(runtime, user)
-    for name in (model, adapter):
-        if name is not None and name not in served and name != "none":
-            raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(served)}")
-    domain, chosen = (model, "auto") if model == "auto" or "@" not in model else ("auto", model)
-    return domain, adapter or chosen
+    if model not in served:
+        raise HTTPException(404, f"unknown model {model!r}; served models: {', '.join(served)}")
+    if adapter is not None and adapter not in served and adapter != "none":
+        raise HTTPException(404, f"unknown adapter {adapter!r}; 'none' or one of: {', '.join(served)}")
+    if "@" in model:  # a version is its own adapter
+        if adapter not in (None, "auto", model):
+            raise HTTPException(400, f"model {model!r} names its adapter; ask another with model 'auto' or a domain")
+        return "auto", model
+    return model, adapter or "auto"
 
 
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
@@ -301,6 +307,7 @@ def _source(citation: Citation) -> dict[str, Any]:
 
 def _about(result: AnswerResult) -> dict[str, Any]:
     return {
+        "answer": result.answer,  # as verified: a stream's tokens may hold markers that named no passage
         "domain": result.domain,
         "route": result.route.model_dump(),
         "adapter": result.adapter,

@@ -10,8 +10,8 @@ one after the other, never two at once:
 - ``ask``: ``assistant ask QUESTION`` as a user types it (routing, retrieval, grading, the domain's
   adapter when it has one);
 - ``ask_base``: the same with ``--adapter none``, to separate the adapter's loading from the rest;
-- ``ask_served``: ``assistant ask QUESTION`` with ``client.url`` naming an `assistant serve` on 127.0.0.1
-  that was started (and asked once) before the rounds: the new process loads no model or index.
+- ``ask_served``: ``assistant ask QUESTION`` with ``client.url`` naming an `assistant serve` on 127.0.0.1,
+  started before the rounds (round 0 warms it too): the new process loads no model or index.
 
 The time is from process start to the first byte of the answer on stdout. A warm-up round of each
 is not counted (it fills the page cache). Reports, as JSON, the median of each over ``--runs`` and
@@ -111,7 +111,10 @@ def _served(home: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
+        deadline = time.monotonic() + 300
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("assistant serve did not come up")
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=1):
                     break

@@ -206,6 +206,10 @@ def test_ask_and_retrieve_through_a_running_server_load_nothing_here(server: str
 
     shown = run_cli("assistant", "ask", FACTORY_RESET, home=empty, env=env)  # streamed to the terminal
     assert shown.returncode == 0 and answered["answer"] in shown.stdout and "factory-reset.md" in shown.stdout
+    off_topic = "Who won the 1966 football World Cup final?"
+    refusal = json.loads(run_cli("assistant", "ask", off_topic, "--json", home=empty, env=env).stdout)
+    assert refusal["refused"]
+    assert run_cli("assistant", "ask", off_topic, home=empty, env=env).stdout.count(refusal["answer"]) == 1
 
     passages = run_cli("assistant", "retrieve", FACTORY_RESET, "--json", home=empty, env=env)
     direct = httpx.post(
@@ -216,8 +220,10 @@ def test_ask_and_retrieve_through_a_running_server_load_nothing_here(server: str
     refused = run_cli("assistant", "ask", GIFT_CARD, "--domain", "policy", home=empty, env=env)
     assert refused.returncode == 2 and "unknown model 'policy'" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+    chosen = run_cli("assistant", "ask", FACTORY_RESET, "--user", "bob", home=empty, env=env)
+    assert chosen.returncode == 2 and "client.api_key's user" in chosen.stderr  # the key says who asks
     unknown = run_cli("assistant", "ask", FACTORY_RESET, "--adapter", "support@9", home=empty, env=env)
-    assert unknown.returncode == 2 and "unknown model 'support@9'" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown adapter 'support@9'" in unknown.stderr
 
 
 def test_ask_with_no_server_at_client_url_says_so_in_one_line(tmp_path: Path) -> None:

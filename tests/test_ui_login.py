@@ -19,7 +19,11 @@ from tests.browser import opened_page, wait_until_up
 from tests.conftest import BIN, REPO, home_sharing
 
 PROVIDER = REPO / "tests" / "oidc"
-ACCESS = '[access]\nadmins = ["{admin}"]\nusers = {{ "{user}" = ["support"] }}\n'
+
+
+def _access(admin: str, *users: str) -> str:
+    listed = ", ".join(f'"{user}" = ["support"]' for user in users)
+    return f'[access]\nadmins = ["{admin}"]\nusers = {{ {listed} }}\n'
 
 
 def _free_port() -> int:
@@ -80,7 +84,8 @@ def oidc_app(
         'client_id = "assistant"\nclient_secret = "client-secret"\n'
         f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
         'cookie_secret = "a-long-random-string-for-the-tests-only"\nprompt = "login"\n'
-        + ACCESS.format(admin="root@example.test", user="alice@example.test")
+        # a listed address the provider has not verified is not proof of who logs in
+        + _access("root@example.test", "alice@example.test", "unverified-alice@example.test")
     )
     with _serving_app(home, config, port) as url:
         yield url
@@ -93,7 +98,7 @@ def password_app(tmp_path_factory: pytest.TempPathFactory, sample_home: Path) ->
     config = (
         '[login]\nmode = "password"\n[login.passwords]\n'
         + "".join(f'{name} = "{hashed}"\n' for name, hashed in hashes.items())
-        + ACCESS.format(admin="root", user="alice")
+        + _access("root", "alice")
     )
     with _serving_app(home, config, _free_port()) as url:
         yield url
@@ -140,14 +145,23 @@ def test_oidc_login_and_each_role_sees_only_what_it_may(
     _sees_only_its_role(fresh_page, oidc_app, admin)
 
 
-def test_someone_the_provider_knows_but_the_config_does_not_is_refused(fresh_page: Page, oidc_app: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "refusal"),
+    [
+        ("mallory", "the config's access lists do not name you"),
+        ("unverified-alice", "an email it has not verified"),  # listed, but the provider vouches for nothing
+    ],
+)
+def test_someone_the_provider_knows_but_the_config_does_not_is_refused(
+    fresh_page: Page, oidc_app: str, name: str, refusal: str
+) -> None:
     fresh_page.goto(oidc_app)
     fresh_page.get_by_role("button", name="Log in").click()
-    fresh_page.locator("input[name=login]").fill("mallory")
+    fresh_page.locator("input[name=login]").fill(name)
     fresh_page.locator("input[name=password]").fill("any")
     fresh_page.locator("button[type=submit]").click()
     fresh_page.locator("button[type=submit]").click()
-    expect(fresh_page.get_by_text("the config's access lists do not name you")).to_be_visible()
+    expect(fresh_page.get_by_text(refusal)).to_be_visible()
     expect(fresh_page.get_by_test_id("stChatInput")).to_have_count(0)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 from adapters.base_model import BaseCheckpoint
@@ -89,7 +90,7 @@ def test_the_chat_shows_only_the_users_domains_and_says_where_the_user_came_from
     assert "Unknown user 'mallory'" in page("chat", home, monkeypatch, user="mallory").error[0].value
     bob = page("chat", home, monkeypatch, user="bob")
     assert labelled(bob.selectbox, "Domain").options == ["auto", "policy"]  # type: ignore[attr-defined]
-    assert "**bob**" in bob.sidebar.info[0].value and "no login" in bob.sidebar.info[0].value
+    assert "**bob**" in bob.sidebar.info[0].value and "No login is configured" in bob.sidebar.info[0].value
 
     alice = page("chat", home, monkeypatch, user="alice")
     alice.chat_input[0].set_value("How do I factory reset the router?").run()
@@ -241,3 +242,31 @@ def test_each_role_sees_only_what_it_may_and_server_folders_stay_under_the_allow
         labelled(admin.button, "Add to the index", 1).click().run()  # type: ignore[attr-defined]
         assert "outside the folders this server may read" in admin.error[0].value
     assert "keys.md" not in {r.source for r in Runtime(load_settings(home=home)).documents("support")}
+
+
+def test_wrong_passwords_lock_a_user_name_for_every_session(
+    sample_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guessing is slowed per name, not per browser: after the allowed wrong passwords, even the right one is
+    refused for a while, in a new session too; another name is not affected."""
+    home = home_sharing(tmp_path / "home", sample_home, "models", "index")
+    name = f"carol-{tmp_path.name}"  # the count lives as long as the server (this test process): a name of its own
+    hashes = {user: PasswordHasher().hash(f"{user}-passphrase") for user in (name, "dave")}
+    (home / "config.toml").write_text(
+        '[login]\nmode = "password"\npassword_attempts = 3\n[login.passwords]\n'
+        + "".join(f'"{user}" = "{hashed}"\n' for user, hashed in hashes.items())
+        + f'[access]\nusers = {{ "{name}" = ["support"], dave = ["support"] }}\n'
+    )
+
+    def log_in(user: str, password: str) -> AppTest:
+        app = page("chat", home, monkeypatch)
+        labelled(app.text_input, "User name").set_value(user)  # type: ignore[attr-defined]
+        labelled(app.text_input, "Password").set_value(password)  # type: ignore[attr-defined]
+        labelled(app.button, "Log in").click().run()  # type: ignore[attr-defined]
+        return app
+
+    for _ in range(3):
+        assert "Wrong user name or password" in log_in(name, "guess").error[0].value
+    locked = log_in(name, f"{name}-passphrase")
+    assert "Too many wrong passwords" in locked.error[0].value and not locked.chat_input
+    assert log_in("dave", "dave-passphrase").chat_input  # the lock is the guessed name's alone

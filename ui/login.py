@@ -7,6 +7,9 @@ A logged-in identity (the provider's ``login.identity_claim``, or the user name)
 
 from __future__ import annotations
 
+import threading
+import time
+
 import streamlit as st
 
 from assistant.core.config import LoginSettings, Settings
@@ -20,6 +23,8 @@ def identity(login: LoginSettings) -> str | None:
         if not st.user.is_logged_in:
             return None
         claimed = st.user.get(login.identity_claim)
+        if login.identity_claim == "email" and str(st.user.get("email_verified")).lower() == "false":
+            return None  # anyone can type an address into an account; only a verified one says who logs in
         return claimed if isinstance(claimed, str) and claimed else None
     if login.mode == "password":
         user = st.session_state.get(_PASSWORD_USER)
@@ -47,7 +52,10 @@ def logged_in_user(settings: Settings) -> str:
 def _ask_to_log_in(login: LoginSettings) -> None:
     if login.mode == "oidc":
         if st.user.is_logged_in:  # logged in, but the provider sent no usable identity
-            st.error(f"Your identity provider sent no {login.identity_claim!r} claim: ask an admin.")
+            st.error(
+                f"Your identity provider sent no usable {login.identity_claim!r} claim (none, or an email it has "
+                "not verified): ask an admin."
+            )
             _log_out_button(login)
             return
         st.info("Log in to use the assistant.")
@@ -57,10 +65,48 @@ def _ask_to_log_in(login: LoginSettings) -> None:
         name = st.text_input("User name")
         password = st.text_input("Password", type="password")
         if st.form_submit_button("Log in", type="primary"):
+            failures = _failed_logins()
+            if not failures.attempt(name, login):  # a name out of tries: not even the right password is tried
+                minutes = max(1, round(login.password_lockout_s / 60))
+                st.error(f"Too many wrong passwords for this user name: try again within {minutes} minute(s).")
+                return
             if _password_matches(login, name, password):
+                failures.passed(name)
                 st.session_state[_PASSWORD_USER] = name
                 st.rerun()
             st.error("Wrong user name or password.")
+
+
+class FailedLogins:
+    """Recent wrong passwords per user name, for every browser session of this server: guessing is slowed to
+    ``login.password_attempts`` tries per name and ``login.password_lockout_s``, whichever session tries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[str, list[float]] = {}
+
+    def attempt(self, name: str, login: LoginSettings) -> bool:
+        """Count an attempt for ``name`` as failed until it ``passed``; False, counting nothing, when the name has
+        had its tries. One step under the lock, so sessions racing each other get no extra tries."""
+        with self._lock:
+            since = time.monotonic() - login.password_lockout_s
+            # names whose tries have all expired are forgotten, so made-up names do not pile up
+            self._failures = {other: times for other, times in self._failures.items() if times[-1] > since}
+            recent = [at for at in self._failures.pop(name, []) if at > since]
+            if len(recent) >= login.password_attempts:
+                self._failures[name] = recent
+                return False
+            self._failures[name] = [*recent, time.monotonic()]
+            return True
+
+    def passed(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name, None)
+
+
+@st.cache_resource
+def _failed_logins() -> FailedLogins:
+    return FailedLogins()
 
 
 def _password_matches(login: LoginSettings, name: str, password: str) -> bool:

@@ -146,8 +146,8 @@ def _current_user(settings: Settings) -> str | None:
         st.stop()
     source = "the address (`?user=`)" if from_address else "the config (`access.default_user`)"
     st.sidebar.info(
-        f"You are **{user}**, taken from {source}. There is no login yet: the domains you see follow the "
-        "config's access list, but anyone who reaches this server can pick a user."
+        f"You are **{user}**, taken from {source}. No login is configured (`[login]`): the domains you see "
+        "follow the config's access list, but anyone who reaches this server can pick a user."
     )
     return user
 

@@ -125,8 +125,9 @@ def ask(
     if json_output:
         print_json(runtime.ask(text, domain, source, adapter=adapter, user=user, thread=thread))
         return
-    result = runtime.ask(text, domain, source, on_token=_stream_to_stdout(), adapter=adapter, user=user, thread=thread)
-    if result.refused:
+    streamed = _StreamedAnswer()
+    result = runtime.ask(text, domain, source, on_token=streamed, adapter=adapter, user=user, thread=thread)
+    if not streamed.started:  # a refusal is written by the graph, not generated (a server streams it, though)
         stdout.print(escape(result.answer), end="")
     stdout.print()
     _print_citations(result)
@@ -293,18 +294,17 @@ def _require_question(question: str | None) -> str:
     return question
 
 
-def _stream_to_stdout() -> Callable[[str], None]:
+class _StreamedAnswer:
     """A token callback printing the answer as it is generated, without its leading blank."""
-    started = False
 
-    def on_token(piece: str) -> None:
-        nonlocal started
-        if not started:
-            started = True
+    def __init__(self) -> None:
+        self.started = False
+
+    def __call__(self, piece: str) -> None:
+        if not self.started:
+            self.started = True
             piece = piece.lstrip()
         stdout.print(escape(piece), end="")
-
-    return on_token
 
 
 def _print_route(route: Route) -> None:

@@ -232,6 +232,10 @@ class LoginSettings(Section):
     passwords: dict[str, SecretStr] = Field(
         default_factory=dict, description="User → argon2 hash of their password (`assistant password-hash`)."
     )
+    password_attempts: int = Field(
+        default=5, ge=1, description="Wrong passwords for one user name before it is refused for a while."
+    )
+    password_lockout_s: float = Field(default=300.0, gt=0, description="How long that while lasts.")
 
     @model_validator(mode="after")
     def _complete(self) -> LoginSettings:

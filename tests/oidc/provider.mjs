@@ -1,6 +1,7 @@
 // A real OpenID Connect provider (panva's oidc-provider) on 127.0.0.1 for the web app's login tests.
 // Its development login form accepts any name with any password; the name becomes the subject, and
-// NAME@example.test the email. Usage: node provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI
+// NAME@example.test the email, verified unless the name starts with "unverified-".
+// Usage: node provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI
 import Provider from "oidc-provider";
 
 const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
@@ -11,7 +12,8 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: `${id}@example.test`, email_verified: true, name: id };
+        const verified = !id.startsWith("unverified-");
+        return { sub: id, email: `${id}@example.test`, email_verified: verified, name: id };
       },
     };
   },
