@@ -109,21 +109,28 @@ def load_causal_lm(path: Path, **options: Any) -> Any:
     return AutoModelForCausalLM.from_pretrained(path, **options)
 
 
-def _convert_gguf(gguf: Path, gguf_hash: str, target: Path) -> None:
-    """Dequantise the GGUF into a transformers folder; built beside the target, then renamed."""
+def _convert_gguf(gguf_path: Path, gguf_hash: str, target: Path) -> None:
+    """Dequantise the GGUF into a transformers folder; built beside the target, then renamed.
+
+    transformers does not read the GGUF's chat template, so it is carried over here: training and the hf
+    backend must render prompts as llama.cpp does from the GGUF."""
+    import gguf
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     # The weights are plain fp32 once loaded; the GGUF "quantizer" only blocks save_pretrained.
     model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    fields = gguf.GGUFReader(gguf_path).fields
+    if gguf.Keys.Tokenizer.CHAT_TEMPLATE in fields:
+        tokenizer.chat_template = str(fields[gguf.Keys.Tokenizer.CHAT_TEMPLATE].contents())
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    identity = BaseModelIdentity(name=gguf.stem, weights_sha256=_hash_weights(partial), gguf_sha256=gguf_hash)
+    identity = BaseModelIdentity(name=gguf_path.stem, weights_sha256=_hash_weights(partial), gguf_sha256=gguf_hash)
     (partial / IDENTITY_FILE).write_text(json.dumps(asdict(identity), indent=2))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)

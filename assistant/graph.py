@@ -40,7 +40,7 @@ from langgraph.graph.state import CompiledStateGraph
 from assistant.backends import Backend
 from assistant.core.config import Settings
 from assistant.core.errors import UserError
-from assistant.core.prompts import NOT_COVERED, build_prompt, cited_numbers, drop_citations
+from assistant.core.prompts import NOT_COVERED, Prompt, build_prompt, cited_numbers, drop_citations
 from assistant.core.results import Citation, Grade, Passage, Route
 from assistant.retrieval import retrieve_passages
 from assistant.router import route_by_evidence
@@ -309,7 +309,7 @@ class Generation(NamedTuple):
 
 
 def stream_answer(
-    backend: Backend, prompt: str, adapter: str | None, on_token: Callable[[str], None] | None = None
+    backend: Backend, prompt: Prompt, adapter: str | None, on_token: Callable[[str], None] | None = None
 ) -> Generation:
     """Generate from ``prompt``, handing each piece to ``on_token`` as it comes, and time it."""
     started = time.perf_counter()

@@ -29,8 +29,9 @@ from assistant.graph import AnswerGraph, AnswerState, Turn, build_graph, numbere
 from assistant.retrieval import retrieve_passages
 from ingest.embedder import Embedder
 from ingest.lexical import LexicalIndex, sync_lexical
-from ingest.manifest import DocumentRecord, Manifest
+from ingest.manifest import DocumentRecord, LocalManifest, Manifest
 from ingest.pipeline import IngestSummary, ProgressCallback, discover, forget, ingest_files
+from ingest.server_manifest import ServerManifest
 from ingest.store import Index, check_domain_name
 from ingest.verify import VerifyReport, verify_domain
 from ingest.write_lock import generation, writing
@@ -61,7 +62,7 @@ class Runtime:
         self.on_wait = on_wait
         self._loading = threading.RLock()  # reentrant: loading the index loads the embedder
         self._hint_vectors: dict[str, np.ndarray] = {}
-        self._index_generation = ""  # the index's generation when this process opened it, or last wrote it
+        self._index_generation: str | None = None  # the index's generation when this process opened it or wrote
 
     @_loaded_once
     def embedder(self) -> Embedder:
@@ -70,19 +71,42 @@ class Runtime:
     @_loaded_once
     def index(self) -> Index:
         url = self.settings.index.chroma_url
+        if url:
+            return Index(self.settings.index_dir / "chroma", self.embedder, str(url))
         self._index_generation = generation(self.settings.index_dir)  # read first: a write meanwhile is not missed
-        return Index(self.settings.index_dir / "chroma", self.embedder, str(url) if url else None)
+        return Index(self.settings.index_dir / "chroma", self.embedder)
 
-    def follow_other_writers(self) -> None:
-        """Embedded Chroma keeps the vectors it loaded in memory: when another process (the CLI, while the app
-        runs) has written to the index since, reopen it, so that answers come from what is indexed now."""
-        if self.settings.index.chroma_url or "index" not in self.__dict__:
-            return  # a Chroma server is one process; an index not opened yet opens fresh
+    def follow_other_writers(self, *, locked: bool = False) -> None:
+        """Answer from what is indexed now, whoever wrote it since this process looked.
+
+        Embedded Chroma keeps the vectors it loaded in memory: when another process (the CLI, while the app
+        runs) has written since, the index is reopened. A Chroma server is shared by every replica, and
+        only the BM25 index is this home's: it is brought up to date from the server's chunks."""
+        if self.settings.index.chroma_url:
+            self._follow_other_replicas(locked=locked)
+            return
+        if "index" not in self.__dict__:
+            return  # an index not opened yet opens fresh
         with self._loading:
             if generation(self.settings.index_dir) != self._index_generation:
                 del self.__dict__["index"]
                 Index.forget_open_clients()
                 self.index  # noqa: B018 - open it again now, under the lock
+
+    def _follow_other_replicas(self, *, locked: bool = False) -> None:
+        """Rebuild the BM25 indexes whose chunks changed on the server, under this home's write lock (which
+        a write already holds: ``locked``)."""
+        manifest = self.manifest
+        assert isinstance(manifest, ServerManifest)
+        with self._loading:
+            current = manifest.generation()
+            if current == self._index_generation:
+                return
+            lock = self.settings.index_dir, self.settings.ingest.lock_timeout_s, self.on_wait
+            with nullcontext() if locked else writing(*lock):
+                for domain in self.index.domains():
+                    sync_lexical(domain, self.index, self.lexical)
+            self._index_generation = current
 
     @_loaded_once
     def lexical(self) -> LexicalIndex:
@@ -90,7 +114,11 @@ class Runtime:
 
     @_loaded_once
     def manifest(self) -> Manifest:
-        return Manifest(self.settings.index_dir / "manifest.sqlite")
+        """Beside the index: in the data home, or on the Chroma server for every replica to share."""
+        local = self.settings.index_dir / "manifest.sqlite"
+        if not self.settings.index.chroma_url:
+            return LocalManifest(local)
+        return ServerManifest(self.index, adopting=local)
 
     @_loaded_once
     def backend(self) -> Backend:
@@ -192,8 +220,12 @@ class Runtime:
     def writing(self) -> Iterator[None]:
         """Held by every write to the index: one writer at a time across processes."""
         with writing(self.settings.index_dir, self.settings.ingest.lock_timeout_s, self.on_wait) as write:
-            self.follow_other_writers()  # under the lock: write on top of all the others wrote, to the last
-            yield
+            self.follow_other_writers(locked=True)  # write on top of all the others wrote, to the last
+            try:
+                yield
+            finally:
+                if isinstance(self.manifest, ServerManifest):
+                    self.manifest.stamp(write.generation)  # other replicas follow this write
         self._index_generation = write.generation  # this process's own writes are in the index it holds
 
     def verify(self, domain: str | None = None, repair: bool = False) -> list[VerifyReport]:

@@ -34,7 +34,7 @@ from adapters.registry import Registry
 from assistant.backends.llamacpp import LlamaCppBackend
 from assistant.core.config import load_settings
 from assistant.core.models import resolve_gguf
-from assistant.core.prompts import build_prompt
+from assistant.core.prompts import Prompt, build_prompt
 from assistant.runtime import Runtime
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -65,7 +65,7 @@ def main() -> None:
     end_of_generation = {llm.token_eos(), *llm.tokenize(b"<end_of_turn>", add_bos=False, special=True)}
     never_stop = {token: -100.0 for token in end_of_generation}
 
-    def generate(prompt: str, adapter: str | None) -> tuple[float, float, int]:
+    def generate(prompt: Prompt, adapter: str | None) -> tuple[float, float, int]:
         """Prompt seconds, decoding seconds and tokens of one request on the backend's own request path
         (apply the adapter, reset the KV cache), without stop sequences."""
         with backend._lock:
@@ -73,7 +73,11 @@ def main() -> None:
             llm.reset()
             started = time.perf_counter()
             stream = llm.create_completion(
-                prompt, max_tokens=args.max_tokens, temperature=0.0, logit_bias=never_stop, stream=True
+                backend.prompt_tokens(prompt),
+                max_tokens=args.max_tokens,
+                temperature=0.0,
+                logit_bias=never_stop,
+                stream=True,
             )
             first = next(iter(stream))
             prompt_s = time.perf_counter() - started

@@ -73,7 +73,7 @@ def main() -> None:
 
             graph_runs.append(_measure(run_graph))
             passages = runtime.retrieve(question).citations
-            prompt = build_prompt(question, passages)
+            prompt = build_prompt(question, passages).text
 
             def run_raw(emit: Callable[[str], None], prompt: str = prompt) -> None:
                 raw.reset()

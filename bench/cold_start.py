@@ -62,7 +62,7 @@ def main() -> None:
     settings = load_settings(home=args.home)
     found = Runtime(settings).retrieve(args.question)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as prompt_file:
-        prompt_file.write(build_prompt(found.question, found.citations))
+        prompt_file.write(build_prompt(found.question, found.citations).text)
     llm = settings.llm
     commands = {
         "bare": [

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from assistant.backends import Backend
-from assistant.core.prompts import as_data
+from assistant.core.prompts import Prompt, as_data
 from eval.faithfulness import faithfulness
 
 VERDICT_SCHEMA = {
@@ -38,9 +38,9 @@ def verdict_grammar() -> str:
     return str(json_schema_to_gbnf(json.dumps(VERDICT_SCHEMA)))
 
 
-def judge_prompt(claim: str, passages: Sequence[str]) -> str:
+def judge_prompt(claim: str, passages: Sequence[str]) -> Prompt:
     joined = "\n\n".join(as_data(p) for p in passages)
-    return f"<passages>\n{joined}\n</passages>\n\nClaim: {as_data(claim)}\n\n{_QUESTION}\nJSON:"
+    return Prompt("", f"<passages>\n{joined}\n</passages>\n\nClaim: {as_data(claim)}\n\n{_QUESTION}", cue="JSON:")
 
 
 def parse_verdict(text: str) -> bool | None:
@@ -69,7 +69,8 @@ class Judge:
             if verdict is not None:
                 return verdict
             if attempt == 0:
-                prompt = f"{prompt} {reply.strip()}\nThat was not the JSON asked for. {_QUESTION}\nJSON:"
+                retry = f"{prompt.request}\nJSON: {reply.strip()}\nThat was not the JSON asked for. {_QUESTION}"
+                prompt = Prompt("", retry, cue="JSON:")
         self.unparsed += 1
         return None
 

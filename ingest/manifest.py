@@ -1,8 +1,10 @@
-"""What has been ingested: one SQLite row per (domain, path) with its content hash and chunk ids.
+"""What has been ingested: one record per (domain, path) with its content hash and chunk ids.
 
 The manifest is written only after a document's chunks are in the index, so a
 run killed at any point leaves it describing documents that are fully indexed;
-re-running then redoes exactly the unfinished files.
+re-running then redoes exactly the unfinished files. It lives beside the index:
+in SQLite in the data home here, on the Chroma server (``ingest.server_manifest``)
+when the index is there, so that every replica sees what any of them ingested.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -41,7 +44,24 @@ class DocumentRecord:
     ingested_at: str = ""
 
 
-class Manifest:
+class Manifest(Protocol):
+    """``put`` stamps records with the time now; a record replaces the one at its (domain, path)."""
+
+    def get(self, domain: str, path: str) -> DocumentRecord | None: ...
+    def records(self, domain: str) -> list[DocumentRecord]: ...  # sorted by path
+    def domains(self) -> list[str]: ...
+    def put(self, records: list[DocumentRecord]) -> None: ...
+    def delete(self, domain: str, path: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class LocalManifest:
+    """The manifest in an SQLite file of the data home."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False)
@@ -67,11 +87,11 @@ class Manifest:
         return [row[0] for row in self._db.execute("SELECT DISTINCT domain FROM documents ORDER BY domain")]
 
     def put(self, records: list[DocumentRecord]) -> None:
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        at = now()
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(r.domain, r.path, r.source, r.title, r.sha256, json.dumps(list(r.chunk_ids)), now) for r in records],
+                [(r.domain, r.path, r.source, r.title, r.sha256, json.dumps(list(r.chunk_ids)), at) for r in records],
             )
 
     def delete(self, domain: str, path: str) -> None:

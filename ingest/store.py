@@ -42,7 +42,7 @@ class Index:
     def __init__(self, path: Path, embedder: Embedder, server_url: str | None = None) -> None:
         """Embedded Chroma under ``path``, or the Chroma server at ``server_url``: the same code either way."""
         self.embedder = embedder
-        self._client = _connect(path, server_url)
+        self.client = _connect(path, server_url)
         self._function = ChromaEmbedding(embedder)
         self._collections: dict[str, Collection] = {}
 
@@ -56,7 +56,7 @@ class Index:
 
     def domains(self) -> list[str]:
         """Domains that hold at least one chunk, sorted."""
-        names = (c.name.removeprefix(_PREFIX) for c in self._client.list_collections())
+        names = (c.name.removeprefix(_PREFIX) for c in self.client.list_collections() if c.name.startswith(_PREFIX))
         return sorted(d for d in names if self.count(d) > 0)
 
     def count(self, domain: str) -> int:
@@ -141,14 +141,14 @@ class Index:
         name = _PREFIX + check_domain_name(domain)
         model = {"embedding_model": self.embedder.model_id, "embedding_dimension": self.embedder.dimension}
         if create:
-            collection = self._client.get_or_create_collection(
+            collection = self.client.get_or_create_collection(
                 name,
                 embedding_function=self._function,  # type: ignore[arg-type]
                 metadata=model,
             )
         else:
             try:
-                collection = self._client.get_collection(name, embedding_function=self._function)  # type: ignore[arg-type]
+                collection = self.client.get_collection(name, embedding_function=self._function)  # type: ignore[arg-type]
             except chromadb.errors.NotFoundError:
                 return None
         built_with = (collection.metadata or {}).get("embedding_model")

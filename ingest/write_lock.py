@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -26,7 +26,7 @@ GENERATION_FILE = "generation"
 
 @dataclass
 class Write:
-    generation: str = ""  # the index's generation once this write is done
+    generation: str = field(default_factory=lambda: uuid.uuid4().hex)  # the index's generation once it is done
 
 
 def generation(index_dir: Path) -> str:
@@ -54,6 +54,5 @@ def writing(index_dir: Path, timeout_s: float, on_wait: Callable[[str], None]) -
     try:
         yield write
     finally:
-        write.generation = uuid.uuid4().hex
         (index_dir / GENERATION_FILE).write_text(write.generation, encoding="utf-8")
         lock.release()

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from adapters.training.dataset import TrainingExample, TrainingSet, load_training_set
-from adapters.training.raft import assemble
+from adapters.training.raft import RaftExample, assemble
 from assistant.core.errors import UserError
 from assistant.core.near_duplicates import overlapping_questions
-from assistant.core.prompts import INSTRUCTIONS, build_prompt, cited_numbers
+from assistant.core.prompts import INSTRUCTIONS, Prompt, build_prompt, cited_numbers
 from assistant.core.results import Passage
 from assistant.runtime import Runtime
 from eval.dataset import load_eval_set
@@ -129,8 +129,12 @@ def test_sample_training_sets_are_valid_large_and_disjoint_from_the_eval_set(dom
     assert overlapping_questions([e.question for e in data.train], eval_questions) == []
 
 
-def served_sources(prompt: str) -> list[str]:
-    blocks = prompt.split("<passages>\n")[1].split("\n</passages>")[0].split("\n\n[")
+def raw_length(example: RaftExample) -> int:
+    return len(example.text)
+
+
+def served_sources(prompt: Prompt) -> list[str]:
+    blocks = prompt.request.split("<passages>\n")[1].split("\n</passages>")[0].split("\n\n[")
     return [block.split("(", 1)[1].split(")", 1)[0] for block in blocks]
 
 
@@ -141,13 +145,13 @@ def test_raft_example_is_the_served_prompt_in_served_order(sample_runtime: Runti
         sources=["factory-reset.md"],
     )
     retrieve = sample_runtime.retriever("support")
-    raft = assemble(example, retrieve, passages=5, max_tokens=4096, count_tokens=len)
+    raft = assemble(example, retrieve, passages=5, max_tokens=4096, count_tokens=raw_length)
     served = retrieve(example.question, 5, None)
     assert raft.prompt == build_prompt(example.question, served), "the very prompt `ask` serves, same order"
-    assert raft.prompt.startswith(INSTRUCTIONS) and raft.prompt.endswith("Answer:")
-    [cited] = cited_numbers(raft.completion)
+    assert raft.prompt.text.startswith(INSTRUCTIONS) and raft.prompt.text.endswith("Answer:")
+    [cited] = cited_numbers(raft.answer)
     assert served[cited - 1].source == "factory-reset.md", "the citation follows the gold passage"
-    assert raft.completion.startswith(" Hold the reset pinhole")
+    assert raft.answer.startswith("Hold the reset pinhole")
 
 
 def test_raft_ranks_a_gold_passage_retrieval_missed_by_its_score(sample_runtime: Runtime) -> None:
@@ -163,11 +167,11 @@ def test_raft_ranks_a_gold_passage_retrieval_missed_by_its_score(sample_runtime:
     example = TrainingExample(
         question="How do I factory reset the unit?", answer="Hold reset for 10 seconds [1].", sources=[gold_source]
     )
-    raft = assemble(example, missing_gold, passages=4, max_tokens=4096, count_tokens=len)
+    raft = assemble(example, missing_gold, passages=4, max_tokens=4096, count_tokens=raw_length)
     sources = served_sources(raft.prompt)
     others = missing_gold(example.question, 4, None)
     [gold] = real(example.question, 1, [gold_source])
-    [cited] = cited_numbers(raft.completion)
+    [cited] = cited_numbers(raft.answer)
     assert len(sources) == 4 and sources[cited - 1] == gold_source and sources.count(gold_source) == 1
     assert cited == 1 + sum(p.score >= gold.score for p in others[:3]), "where its score ranks it"
     assert [s for s in sources if s != gold_source] == [p.source for p in others[:3]], "the lowest-ranked made room"
@@ -176,9 +180,9 @@ def test_raft_ranks_a_gold_passage_retrieval_missed_by_its_score(sample_runtime:
 def test_raft_refusal_is_the_served_prompt_without_citations(sample_runtime: Runtime) -> None:
     example = TrainingExample(question="Is the N300 waterproof?", answer="The help pages don't cover this.")
     retrieve = sample_runtime.retriever("support")
-    raft = assemble(example, retrieve, passages=5, max_tokens=4096, count_tokens=len)
+    raft = assemble(example, retrieve, passages=5, max_tokens=4096, count_tokens=raw_length)
     assert raft.prompt == build_prompt(example.question, retrieve(example.question, 5, None))
-    assert cited_numbers(raft.completion) == []
+    assert cited_numbers(raft.answer) == []
 
 
 def test_raft_drops_the_lowest_ranked_passages_never_the_answer_to_fit(sample_runtime: Runtime) -> None:
@@ -186,19 +190,19 @@ def test_raft_drops_the_lowest_ranked_passages_never_the_answer_to_fit(sample_ru
         question="How long do I hold reset?", answer="10 seconds [1].", sources=["factory-reset.md"]
     )
     retrieve = sample_runtime.retriever("support")
-    full = assemble(example, retrieve, passages=5, max_tokens=100_000, count_tokens=len)
-    gold_only = assemble(example, retrieve, passages=1, max_tokens=100_000, count_tokens=len)
+    full = assemble(example, retrieve, passages=5, max_tokens=100_000, count_tokens=raw_length)
+    gold_only = assemble(example, retrieve, passages=1, max_tokens=100_000, count_tokens=raw_length)
     budget = len(gold_only.text) + 10
-    fitted = assemble(example, retrieve, passages=5, max_tokens=budget, count_tokens=len)
+    fitted = assemble(example, retrieve, passages=5, max_tokens=budget, count_tokens=raw_length)
     assert len(fitted.text) <= budget < len(full.text)
-    assert "factory-reset.md" in fitted.prompt and cited_numbers(fitted.completion) != []
+    assert "factory-reset.md" in fitted.prompt.request and cited_numbers(fitted.answer) != []
     kept = served_sources(fitted.prompt)
     assert kept == [s for s in served_sources(full.prompt) if s in kept][: len(kept)], "the served order, cut short"
     with pytest.raises(UserError, match=r"raise training\.max_seq_tokens"):
-        assemble(example, retrieve, passages=5, max_tokens=len(gold_only.text) - 1, count_tokens=len)
+        assemble(example, retrieve, passages=5, max_tokens=len(gold_only.text) - 1, count_tokens=raw_length)
 
 
 def test_raft_refuses_a_source_the_domain_does_not_have(sample_runtime: Runtime) -> None:
     example = TrainingExample(question="Reset?", answer="Yes [1].", sources=["no-such-page.md"])
     with pytest.raises(UserError, match=r"'no-such-page\.md', which is not a document of the domain"):
-        assemble(example, sample_runtime.retriever("support"), passages=3, max_tokens=4096, count_tokens=len)
+        assemble(example, sample_runtime.retriever("support"), passages=3, max_tokens=4096, count_tokens=raw_length)

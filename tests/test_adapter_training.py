@@ -22,6 +22,7 @@ from adapters.training.train import IGNORE, answer_loss, collate, servable_only,
 from adapters.training.train import Progress as TrainingProgress
 from assistant.core.config import Settings, load_settings
 from assistant.core.errors import UserError
+from assistant.core.prompts import Prompt
 from assistant.runtime import Runtime
 from tests.conftest import SAMPLES, home_sharing, invoke
 
@@ -51,10 +52,8 @@ def test_loss_covers_answer_tokens_only_and_equals_the_full_computation(tiny_bas
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     model = AutoModelForCausalLM.from_pretrained(tiny_base).eval()
-    short = tokenize(RaftExample("Question: sky colour?\nAnswer:", " Blue [1]."), tokenizer)
-    long = tokenize(
-        RaftExample("A much longer prompt about routers.\nQuestion: is it so?\nAnswer:", " Yes."), tokenizer
-    )
+    short = tokenize(RaftExample(Prompt("", "Question: sky colour?"), "Blue [1]."), tokenizer)
+    long = tokenize(RaftExample(Prompt("A longer prompt about routers.", "Question: is it so?"), "Yes."), tokenizer)
     answer_tokens = tokenizer(" Blue [1].", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     assert [t for t in short["labels"] if t != IGNORE] == answer_tokens
     assert short["input_ids"][0] == tokenizer.bos_token_id, "the prompt starts with BOS, as llama.cpp serves it"

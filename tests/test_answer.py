@@ -45,7 +45,7 @@ def test_prompt_numbers_passages_and_fences_them() -> None:
         Passage(chunk_id=str(i), domain="d", source=f"doc{i}.md", title="T", text=f"fact {i}", score=0.5)
         for i in (1, 2)
     ]
-    prompt = build_prompt("What?", passages)
+    prompt = build_prompt("What?", passages).text
     assert "<passages>\n[1] (doc1.md)\nfact 1\n\n[2] (doc2.md)\nfact 2\n</passages>" in prompt
     assert prompt.endswith("Question: What?\nAnswer:")
     assert cited_numbers("A [2], then [1] and [2] again, not [x].") == [2, 1]

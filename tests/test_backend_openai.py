@@ -4,12 +4,6 @@ llama.cpp backend's, token for token: same weights, same greedy decoding."""
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,27 +18,7 @@ from assistant.runtime import Runtime
 from eval.judge import judge_prompt, parse_verdict, verdict_grammar
 
 from .conftest import sample_questions
-
-STARTUP_TIMEOUT_S = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited with status {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.25)
-    pytest.fail(f"llama_cpp.server did not answer {url}/models within {STARTUP_TIMEOUT_S}s; log: {log}")
+from .servers import free_port, llama_cpp_server
 
 
 @pytest.fixture(scope="module")
@@ -52,45 +26,20 @@ def server(served_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """The server's /v1 URL. Its log is kept beside its config, for debugging."""
     settings = load_settings(home=served_home)
     support = Registry(settings.adapters_dir).get("support@1")
-    # As the in-process backend loads the model. The server's default of logits for every prompt token would
-    # not change a greedy answer, but doubles the time to the first token.
-    model = {
-        "model": str(resolve_gguf(settings)),
-        "n_ctx": settings.llm.n_ctx,
-        "seed": settings.llm.seed,
-        "logits_all": False,
-        "verbose": False,
-    }
-    port = _free_port()
-    config = {
-        "host": "127.0.0.1",
-        "port": port,
-        "interrupt_requests": False,  # its default cuts a streaming answer short when another request arrives
-        "models": [
-            {**model, "model_alias": "base"},
-            {**model, "model_alias": "support@1", "lora_path": support.card.exports["lora"]["path"]},
-        ],
-    }
-    folder = tmp_path_factory.mktemp("openai-server")
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-    log = folder / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--config_file", str(folder / "config.json")],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        _wait_until_serving(url, process, log)
+    model = served_like_in_process(resolve_gguf(settings), settings)
+    models = [
+        {**model, "model_alias": "base"},
+        {**model, "model_alias": "support@1", "lora_path": support.card.exports["lora"]["path"]},
+    ]
+    with llama_cpp_server(models, tmp_path_factory.mktemp("openai-server")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+
+
+def served_like_in_process(gguf: Path, settings: Settings) -> dict[str, object]:
+    """A server model entry loaded as the in-process backend loads it. The server's default of logits for every
+    prompt token would not change a greedy answer, but doubles the time to the first token."""
+    llm = settings.llm
+    return {"model": str(gguf), "n_ctx": llm.n_ctx, "seed": llm.seed, "logits_all": False, "verbose": False}
 
 
 def _settings(home: Path, **llm: object) -> Settings:
@@ -136,7 +85,7 @@ def test_an_adapter_the_server_does_not_serve_is_refused_naming_what_it_serves(s
 
 
 def test_a_server_that_is_not_running_is_named(home: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     with pytest.raises(UserError, match=rf"^cannot reach the OpenAI-compatible server at {url}: .*refused"):
         create_backend(_openai_settings(home, url))
 

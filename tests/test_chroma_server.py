@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,48 +10,18 @@ import pytest
 from assistant.core.config import load_settings
 from assistant.core.errors import UserError
 from assistant.runtime import Runtime
+from ingest.manifest import DocumentRecord, LocalManifest
+from ingest.server_manifest import COLLECTION
 from ingest.verify import verify_domain
 
-from .conftest import BIN, SAMPLES
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from . import servers
+from .conftest import SAMPLES
 
 
 @pytest.fixture
 def chroma_server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            str(BIN / "chroma"),
-            "run",
-            "--path",
-            str(tmp_path / "server-data"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError("chroma server did not start") from None
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with servers.chroma_server(tmp_path / "server-data") as url:
+        yield url
 
 
 @pytest.mark.model
@@ -73,6 +40,25 @@ def test_ingest_and_retrieve_through_a_chroma_server(home: Path, chroma_server: 
 
 @pytest.mark.model
 def test_unreachable_server_is_one_clear_error(home: Path) -> None:
-    runtime = Runtime(load_settings(home=home, index={"chroma_url": f"http://127.0.0.1:{_free_port()}"}))
+    runtime = Runtime(load_settings(home=home, index={"chroma_url": f"http://127.0.0.1:{servers.free_port()}"}))
     with pytest.raises(UserError, match=r"cannot reach the Chroma server at http://127\.0\.0\.1:"):
         runtime.retrieve("anything")
+
+
+@pytest.mark.model
+def test_a_home_hands_the_manifest_it_kept_to_the_server(home: Path, chroma_server: str) -> None:
+    settings = load_settings(home=home, index={"chroma_url": chroma_server})
+    runtime = Runtime(settings)
+    runtime.ingest([SAMPLES / "corpus" / "support"], "support")
+    records = runtime.documents("support")
+    # As a home that kept its manifest locally, beside vectors on the server: one record's chunks are gone.
+    local = LocalManifest(settings.index_dir / "manifest.sqlite")
+    local.put([*records, DocumentRecord("support", "/gone.md", "gone.md", "Gone", "0" * 64, ("no-such-chunk",))])
+    local.close()
+    on_server = runtime.index.client.get_collection(COLLECTION)
+    on_server.delete(ids=on_server.get(include=[])["ids"])
+
+    adopted = Runtime(settings)
+    assert [r.path for r in adopted.documents("support")] == [r.path for r in records], "all but /gone.md"
+    assert not (settings.index_dir / "manifest.sqlite").exists()
+    assert adopted.ingest([SAMPLES / "corpus" / "support"], "support").files_unchanged == 8

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from .conftest import BIN, home_sharing, run_cli
+from .conftest import home_sharing, run_cli
+from .servers import assistant_server, free_port
 
 CONFIG = """
 [access]
@@ -35,39 +35,13 @@ LOADED_IN_THE_SERVER = ["chromadb", "langgraph", "llama_cpp", "onnxruntime", "bm
 GIFT_CARD = "Can I accept a gift card from a supplier?"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, sample_home: Path) -> Iterator[str]:
     """A served sample index: bob sees both domains, alice only support; a queue of two places."""
     home = home_sharing(tmp_path_factory.mktemp("serve") / "home", sample_home, "models", "index")
     (home / "config.toml").write_text(CONFIG)
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "assistant"), "serve", "--port", str(port), "--home", str(home)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited: {process.stderr.read() if process.stderr else ''}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
+    with assistant_server(home) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def client(url: str, key: str = "key-bob") -> openai.OpenAI:

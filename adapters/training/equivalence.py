@@ -37,10 +37,11 @@ from pydantic import BaseModel, Field
 
 from adapters.base_model import BaseCheckpoint, load_causal_lm
 from adapters.gguf_files import LoraWeights, MergedType, write_merged_gguf
+from adapters.prompt_tokens import prompt_ids
 from adapters.registry import AdapterVersion
 from assistant.backends.llamacpp import LlamaCppBackend
 from assistant.core.config import LLMSettings
-from assistant.core.prompts import build_prompt
+from assistant.core.prompts import Prompt, build_prompt
 from assistant.core.results import Passage
 
 MIN_EFFECT_COSINE = 0.98
@@ -74,7 +75,7 @@ class Logits:
     adapted: np.ndarray
 
 
-def check_prompts() -> list[str]:
+def check_prompts() -> list[Prompt]:
     """A few prompts in the format the assistant serves, one passage each."""
     return [
         build_prompt(
@@ -116,7 +117,7 @@ def plain_base(served_gguf: Path, out_type: MergedType, cache_dir: Path) -> Path
     return path
 
 
-def reference_logits(adapter: AdapterVersion, base: BaseCheckpoint, prompts: list[str]) -> Logits:
+def reference_logits(adapter: AdapterVersion, base: BaseCheckpoint, prompts: list[Prompt]) -> Logits:
     """transformers + PEFT on the fp32 base: the computation training optimised."""
     import torch
     from peft import PeftModel
@@ -128,7 +129,7 @@ def reference_logits(adapter: AdapterVersion, base: BaseCheckpoint, prompts: lis
     def last_logits() -> np.ndarray:
         rows = []
         for prompt in prompts:
-            ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+            ids = torch.tensor([prompt_ids(tokenizer, prompt)])
             with torch.no_grad():
                 rows.append(model(input_ids=ids, logits_to_keep=1).logits[0, -1].float().numpy())
         return np.stack(rows)
@@ -138,11 +139,11 @@ def reference_logits(adapter: AdapterVersion, base: BaseCheckpoint, prompts: lis
         return Logits(plain=last_logits(), adapted=adapted)
 
 
-def llamacpp_logits(gguf: Path, prompts: list[str]) -> np.ndarray:
+def llamacpp_logits(gguf: Path, prompts: list[Prompt]) -> np.ndarray:
     return _next_token_logits(_llamacpp(gguf), prompts, None)
 
 
-def llamacpp_lora_logits(gguf: Path, adapter_gguf: Path, prompts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def llamacpp_lora_logits(gguf: Path, adapter_gguf: Path, prompts: list[Prompt]) -> tuple[np.ndarray, np.ndarray]:
     """Logits without and with the adapter, from one loaded model hot-swapping it as served."""
     backend = _llamacpp(gguf)
     backend.load_adapter_file("checked", adapter_gguf)
@@ -153,7 +154,7 @@ def _llamacpp(gguf: Path) -> LlamaCppBackend:
     return LlamaCppBackend(gguf, LLMSettings(n_ctx=1024), hash_cache=gguf.parent)
 
 
-def _next_token_logits(backend: LlamaCppBackend, prompts: list[str], adapter: str | None) -> np.ndarray:
+def _next_token_logits(backend: LlamaCppBackend, prompts: list[Prompt], adapter: str | None) -> np.ndarray:
     return np.stack([backend.next_token_logits(p, adapter) for p in prompts])
 
 

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 
 from adapters.training.dataset import TrainingExample
 from assistant.core.errors import UserError
-from assistant.core.prompts import CITATION, build_prompt
+from assistant.core.prompts import CITATION, Prompt, build_prompt
 from assistant.core.results import Passage
 
 # (question, how many passages, only from these sources or None) -> ranked passages
 Retriever = Callable[[str, int, list[str] | None], list[Passage]]
-TokenCounter = Callable[[str], int]
 
 _WORD = re.compile(r"[a-z0-9€$£%]+(?:[.,][0-9]+)*")
 _GOLD_CANDIDATES = 3  # the gold document's chunks considered for the one the answer rests on
@@ -38,12 +37,13 @@ _GOLD_CANDIDATES = 3  # the gold document's chunks considered for the one the an
 
 @dataclass(frozen=True)
 class RaftExample:
-    prompt: str
-    completion: str  # what the model should generate after the prompt, as it will be served
+    prompt: Prompt
+    answer: str  # what the model should answer to the prompt, its citations numbered as served
 
     @property
     def text(self) -> str:
-        return self.prompt + self.completion
+        """The example in the raw format."""
+        return f"{self.prompt.text} {self.answer}"
 
 
 def assemble(
@@ -52,7 +52,7 @@ def assemble(
     *,
     passages: int,
     max_tokens: int,
-    count_tokens: TokenCounter,
+    count_tokens: Callable[[RaftExample], int],
 ) -> RaftExample:
     """The training example as served over ``passages`` passages; the lowest-ranked passages that are not
     gold are dropped (never the answer's) to fit ``max_tokens``."""
@@ -63,8 +63,7 @@ def assemble(
         if passage.chunk_id not in {p.chunk_id for p in ordered}:
             ordered = _ranked_in(ordered, passage, keep=gold, size=passages)
         gold.append(passage)
-    completion = " " + example.answer.strip()
-    while count_tokens((prompt := build_prompt(example.question, ordered)) + completion) > max_tokens:
+    while count_tokens(RaftExample(build_prompt(example.question, ordered), example.answer.strip())) > max_tokens:
         others = [p for p in ordered if p not in gold]
         if not others:
             raise UserError(
@@ -74,7 +73,8 @@ def assemble(
         ordered.remove(others[-1])
     ids = [p.chunk_id for p in ordered]
     position = {n: ids.index(passage.chunk_id) + 1 for n, passage in enumerate(gold, start=1)}
-    return RaftExample(prompt, CITATION.sub(lambda m: f"[{position[int(m[1])]}]", completion))
+    answer = CITATION.sub(lambda m: f"[{position[int(m[1])]}]", example.answer.strip())
+    return RaftExample(build_prompt(example.question, ordered), answer)
 
 
 def _answer_passage(example: TrainingExample, source: str, served: list[Passage], retrieve: Retriever) -> Passage:

@@ -32,6 +32,7 @@ from adapters.base_model import (
     resolve_base_model,
     training_plan,
 )
+from adapters.prompt_tokens import answer_ids, prompt_ids
 from adapters.registry import TRAINING_QUESTIONS_FILE, AdapterCard, AdapterVersion, DatasetInfo, Registry
 from adapters.training.dataset import TrainingSet
 from adapters.training.raft import RaftExample, Retriever, assemble
@@ -81,8 +82,8 @@ def train_adapter(
     tokenizer = _load_tokenizer(base.path)
 
     def features(examples: Sequence[Any]) -> list[dict[str, list[int]]]:
-        def count(text: str) -> int:
-            return len(tokenizer(text)["input_ids"])
+        def count(example: RaftExample) -> int:
+            return len(tokenize(example, tokenizer)["input_ids"])
 
         return [
             tokenize(
@@ -141,9 +142,10 @@ def train_adapter(
 
 
 def tokenize(example: RaftExample, tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
-    """Prompt tokens (with BOS, as llama.cpp serves it) are context; answer tokens and EOS are the labels."""
-    prompt = tokenizer(example.prompt)["input_ids"]
-    answer = tokenizer(example.completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    """Prompt tokens, rendered as every backend serves them, are context; the answer's tokens and the end of
+    its turn are the labels."""
+    prompt = prompt_ids(tokenizer, example.prompt)
+    answer = answer_ids(tokenizer, example.prompt, example.answer)
     return {"input_ids": prompt + answer, "labels": [IGNORE] * len(prompt) + answer}
 
 

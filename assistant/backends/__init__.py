@@ -11,14 +11,16 @@ from typing import Protocol
 
 from adapters.registry import AdapterVersion
 from assistant.core.config import Settings
+from assistant.core.prompts import Prompt
 
 
 class Backend(Protocol):
-    """Turns a finished prompt into a stream of text pieces."""
+    """Renders a prompt for its model (through the model's chat template where it has one) and streams
+    the completion as text pieces."""
 
     name: str
 
-    def stream(self, prompt: str, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
+    def stream(self, prompt: Prompt, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
         """Yield the completion piece by piece, with a loaded adapter or the base model (None).
 
         ``grammar`` (GBNF) constrains the output where the backend can: llama.cpp, in-process or served.

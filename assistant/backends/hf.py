@@ -16,10 +16,11 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from adapters.base_model import load_causal_lm, load_options, resolve_base_model, training_plan
+from adapters.prompt_tokens import prompt_ids
 from adapters.registry import AdapterVersion
 from assistant.core.config import Settings
 from assistant.core.errors import UserError
-from assistant.core.prompts import STOP_SEQUENCES
+from assistant.core.prompts import STOP_SEQUENCES, Prompt
 
 
 def until_stop(pieces: Iterable[str], stops: list[str]) -> Iterator[str]:
@@ -87,7 +88,11 @@ class HFBackend:
                 self._model = PeftModel.from_pretrained(self._model, adapter.path, adapter_name=peft_name).eval()
             self._peft_names[adapter.name] = peft_name
 
-    def stream(self, prompt: str, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
+    def prompt_tokens(self, prompt: Prompt) -> list[int]:
+        """The prompt as the model reads it, rendered as training rendered its examples."""
+        return prompt_ids(self._tokenizer, prompt)
+
+    def stream(self, prompt: Prompt, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
         """``grammar`` is not applied: transformers has no grammar-constrained decoding of its own."""
         with self._lock:
             if adapter is not None and adapter not in self._peft_names:
@@ -102,10 +107,10 @@ class HFBackend:
             return contextlib.nullcontext()
         return self._model.disable_adapter() if self._peft_names else contextlib.nullcontext()
 
-    def _generate(self, prompt: str, adapter: str | None) -> Generator[str, None, None]:
+    def _generate(self, prompt: Prompt, adapter: str | None) -> Generator[str, None, None]:
         """Decoded text as ``generate`` produces it in a worker thread; closing this stops the worker.
 
-        The prompt gets BOS, as in training. The caller holds the lock.
+        The caller holds the lock.
         """
         import torch
         from transformers import GenerationConfig, StoppingCriteria, TextIteratorStreamer
@@ -122,7 +127,8 @@ class HFBackend:
             eos_token_id=self._eos_ids,
             pad_token_id=self._tokenizer.pad_token_id,
         )
-        inputs = self._tokenizer(prompt, return_tensors="pt").to(self._model.device)
+        ids = torch.tensor([self.prompt_tokens(prompt)], device=self._model.device)
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         closed = threading.Event()
         failure: list[BaseException] = []

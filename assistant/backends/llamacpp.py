@@ -8,6 +8,10 @@ other weights.
 
 Domains listed in ``llm.merged_domains`` are served instead by their adapter's
 merged GGUF export, a model of its own (more memory, no LoRA arithmetic per token).
+
+A GGUF that carries ``tokenizer.chat_template`` gets its prompts rendered
+through it by llama-cpp-python's own formatter, the one ``llama_cpp.server``
+uses, so a prompt reads the same in-process and served.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from adapters.gguf_files import verify_adapter_file, verify_base
 from adapters.registry import AdapterVersion
 from assistant.core.config import LLMSettings
 from assistant.core.errors import UserError
-from assistant.core.prompts import STOP_SEQUENCES
+from assistant.core.prompts import STOP_SEQUENCES, Prompt
 
 _log = logging.getLogger("llama_cpp")
 # llama.cpp logs even harmless notices at ERROR level (e.g. "using full-size SWA cache"); its real
@@ -64,6 +68,7 @@ class LlamaCppBackend:
         self.hash_cache = hash_cache
         _route_llama_logs_to_logging()
         self._llm = self._load_model(gguf)
+        self._template = self._chat_formatter()
         # One llama.cpp context is shared state: requests must run one at a time (one lock for all models,
         # since they share the CPU cores anyway).
         self._lock = threading.Lock()
@@ -86,6 +91,31 @@ class LlamaCppBackend:
             )
         except ValueError as err:
             raise UserError(f"cannot load GGUF model {gguf}: {err}") from None
+
+    def _chat_formatter(self) -> Any:
+        """llama-cpp-python's renderer of the GGUF's chat template, as its server builds it; None without one."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+
+        def text(token: int) -> str:
+            return bytes(self._llm.detokenize([token], special=True)).decode("utf-8")
+
+        llm = self._llm
+        return Jinja2ChatFormatter(template, eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos()))
+
+    def prompt_tokens(self, prompt: Prompt) -> list[int]:
+        """The prompt as the model reads it: rendered through the chat template (whose markers are control
+        tokens, and which places BOS itself) when the GGUF has one, else the raw format after BOS."""
+        if self._template is None:
+            return list(self._llm.tokenize(prompt.text.encode("utf-8"), add_bos=True, special=False))
+        try:
+            text = self._template(messages=prompt.messages()).prompt
+        except ValueError:  # the template's raise_exception: it refuses a system turn
+            text = self._template(messages=prompt.messages(system_turn=False)).prompt
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def load_adapter(self, adapter: AdapterVersion) -> None:
         """Load the adapter's GGUF export, once its file proves it was trained on the served GGUF."""
@@ -144,11 +174,11 @@ class LlamaCppBackend:
         self._llm.reset()  # the cached prompt prefix was computed with the other weights
         self._applied = adapter
 
-    def next_token_logits(self, prompt: str, adapter: str | None = None) -> np.ndarray:
+    def next_token_logits(self, prompt: Prompt, adapter: str | None = None) -> np.ndarray:
         """The logits for the token after ``prompt``: what export checks compare across runtimes."""
         import llama_cpp
 
-        tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        tokens = self.prompt_tokens(prompt)
         with self._lock:
             self._apply(adapter)
             self._llm.reset()
@@ -156,17 +186,14 @@ class LlamaCppBackend:
             logits = llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
             return np.ctypeslib.as_array(logits, shape=(self._llm.n_vocab(),)).copy()
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
-
-    def stream(self, prompt: str, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
+    def stream(self, prompt: Prompt, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
         from llama_cpp import LlamaGrammar
 
         with self._lock:
-            prompt_tokens = self.count_tokens(prompt)
-            if prompt_tokens + self.settings.max_tokens > self.settings.n_ctx:
+            tokens = self.prompt_tokens(prompt)
+            if len(tokens) + self.settings.max_tokens > self.settings.n_ctx:
                 raise UserError(
-                    f"the prompt has {prompt_tokens} tokens and {self.settings.max_tokens} more may be generated, "
+                    f"the prompt has {len(tokens)} tokens and {self.settings.max_tokens} more may be generated, "
                     f"but the context window is {self.settings.n_ctx}: lower retrieval.k or raise llm.n_ctx"
                 )
             llm = self._merged.get(adapter) if adapter else None
@@ -178,7 +205,7 @@ class LlamaCppBackend:
             # depend on which request came before it.
             llm.reset()
             for part in llm.create_completion(
-                prompt,
+                tokens,
                 max_tokens=self.settings.max_tokens,
                 temperature=self.settings.temperature,
                 seed=self.settings.seed,

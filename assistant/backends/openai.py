@@ -1,8 +1,9 @@
 """Any OpenAI-compatible server (vLLM with ``--enable-lora``, ``python -m llama_cpp.server``), where each
 adapter is served as a model of its own and chosen per request by its model name.
 
-The completions endpoint, not chat: the prompt is raw text in our own format, which a chat template
-would wrap in another. The server owns the weights, so it alone answers for which file, on which base,
+A base model gets our raw format on the completions endpoint; an instruct model (``llm.openai.chat``) gets
+the prompt's messages on the chat endpoint, rendered by the server through the model's chat template, as
+the in-process backends render it. The server owns the weights, so it alone answers for which file, on which base,
 a model name serves; this backend only checks that the name is served. The server may run requests
 concurrently, and each names its own adapter, so no lock is needed here.
 """
@@ -11,11 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
 from adapters.registry import AdapterVersion
 from assistant.core.config import LLMSettings
 from assistant.core.errors import UserError
-from assistant.core.prompts import STOP_SEQUENCES
+from assistant.core.prompts import STOP_SEQUENCES, Prompt
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 # No repetition penalty, as in-process: servers otherwise apply their own default (llama_cpp.server: 1.1;
 # vLLM: the model's generation_config), which changes greedy answers. Each server reads its own name
@@ -91,21 +96,21 @@ class OpenAIBackend:
             self._model(adapter.name), f"adapter {adapter.name}; map adapters to names with llm.openai.adapter_models"
         )
 
-    def stream(self, prompt: str, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
+    def stream(self, prompt: Prompt, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
         model = self._model(adapter)
-        with (
-            self._errors(model),
-            self._client.completions.create(
-                model=model,
-                prompt=prompt,
-                max_tokens=self.settings.max_tokens,
-                temperature=self.settings.temperature,
-                seed=self.settings.seed,
-                stop=STOP_SEQUENCES,
-                stream=True,
-                extra_body={**_NO_REPETITION_PENALTY, **({"grammar": grammar} if grammar else {})},
-            ) as chunks,
-        ):
-            for chunk in chunks:
-                if chunk.choices:
-                    yield chunk.choices[0].text
+        decoding: dict[str, Any] = {
+            "model": model,
+            "max_tokens": self.settings.max_tokens,
+            "temperature": self.settings.temperature,
+            "seed": self.settings.seed,
+            "stop": STOP_SEQUENCES,
+            "extra_body": {**_NO_REPETITION_PENALTY, **({"grammar": grammar} if grammar else {})},
+        }
+        with self._errors(model):
+            if self.settings.openai.chat:
+                messages = cast("list[ChatCompletionMessageParam]", prompt.messages())
+                with self._client.chat.completions.create(messages=messages, stream=True, **decoding) as replies:
+                    yield from (r.choices[0].delta.content for r in replies if r.choices and r.choices[0].delta.content)
+                return
+            with self._client.completions.create(prompt=prompt.text, stream=True, **decoding) as chunks:
+                yield from (chunk.choices[0].text for chunk in chunks if chunk.choices)

@@ -63,6 +63,11 @@ class OpenAISettings(Section):
     )
     api_key: SecretStr = Field(default=SecretStr("none"), description="Sent as a bearer token.")
     timeout_s: float = Field(default=300.0, gt=0)
+    chat: bool = Field(
+        default=False,
+        description="Send prompts as chat messages to /chat/completions, for the server to render through the "
+        "model's chat template (instruct models); false = our raw format to /completions (base models).",
+    )
 
 
 class LLMSettings(Section):

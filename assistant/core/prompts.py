@@ -1,9 +1,12 @@
 """The prompt contract, shared by inference and adapter training.
 
-The base model has no chat template, so the format is ours. Passages are
-numbered and fenced inside ``<passages>`` as data; the answer follows
-``Answer:`` and cites passages as ``[n]``. Training builds its examples with
-``build_prompt`` too, so an adapter learns exactly the format it will be served.
+A ``Prompt`` is two parts: the instructions, and the request (the numbered
+passages fenced inside ``<passages>`` as data, then the question). Each backend
+renders it for its model: through the model's chat template when it has one
+(instructions as the system turn, the request as the user turn), else in our
+raw completion format, where the answer follows ``Answer:``. Either way the
+answer cites passages as ``[n]``. Training renders its examples through the
+same functions, so an adapter learns exactly the format it will be served.
 
 Passage text is data: it cannot close the fence or start a turn of its own,
 so a planted "ignore previous instructions" stays a quote inside the passages.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from assistant.core.results import Passage
 
@@ -32,7 +36,9 @@ NOT_COVERED = "The documents do not cover this question."
 STOP_SEQUENCES = ["\nQuestion:", "\nAnswer:", "<passages>", "</passages>", "<end_of_turn>", "\n\n\n"]
 
 CITATION = re.compile(r"\[(\d{1,2})\]")  # a citation marker [n]; the group is n
-_FENCE = re.compile(r"</?passages>|<(?:start|end)_of_turn>", re.IGNORECASE)
+# Our fence, and the turn and sequence markers of common chat templates (Gemma, ChatML, Llama 3), which a
+# backend rendering a template parses as control tokens.
+_FENCE = re.compile(r"</?passages>|<(?:start|end)_of_turn>|<\|[a-z_]{1,30}\|>|<[be]os>", re.IGNORECASE)
 _TURN_START = re.compile(r"^[ \t]*(Question|Answer):", re.IGNORECASE | re.MULTILINE)
 
 
@@ -42,19 +48,43 @@ def as_data(text: str) -> str:
     return _TURN_START.sub(lambda m: f"  ({m.group(1)})", text).strip()
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """What the model is asked, before a backend renders it for its model."""
+
+    instructions: str  # the system turn; may be empty
+    request: str  # the user turn
+    cue: str = "Answer:"  # ends the raw format, where no template marks the model's turn
+
+    @property
+    def text(self) -> str:
+        """The raw completion format, for models without a chat template; the answer follows it."""
+        return "\n\n".join(part for part in (self.instructions, self.request) if part) + f"\n{self.cue}"
+
+    def messages(self, *, system_turn: bool = True) -> list[dict[str, str]]:
+        """The chat form. Without ``system_turn`` (a template that refuses one), the instructions open the
+        user turn, as templates that accept a system turn but have no place for it fold it themselves."""
+        user = {"role": "user", "content": self.request}
+        if not self.instructions:
+            return [user]
+        if system_turn:
+            return [{"role": "system", "content": self.instructions}, user]
+        return [{"role": "user", "content": f"{self.instructions}\n\n{self.request}"}]
+
+
 def format_passage(n: int, passage: Passage) -> str:
     return f"[{n}] ({passage.source})\n{as_data(passage.text)}"
 
 
-def build_prompt(question: str, passages: Sequence[Passage]) -> str:
-    """The full prompt; the model's answer is what comes after it."""
+def build_prompt(question: str, passages: Sequence[Passage]) -> Prompt:
+    """The grounded prompt; the model's answer is what comes after it."""
     numbered = "\n\n".join(format_passage(n, p) for n, p in enumerate(passages, start=1))
-    return f"{INSTRUCTIONS}\n\n<passages>\n{numbered}\n</passages>\n\nQuestion: {question.strip()}\nAnswer:"
+    return Prompt(INSTRUCTIONS, f"<passages>\n{numbered}\n</passages>\n\nQuestion: {question.strip()}")
 
 
-def build_closed_book_prompt(question: str) -> str:
+def build_closed_book_prompt(question: str) -> Prompt:
     """The prompt without passages, for measuring what retrieval adds (``eval``'s ``base`` and ``adapter`` arms)."""
-    return f"{CLOSED_BOOK_INSTRUCTIONS}\n\nQuestion: {question.strip()}\nAnswer:"
+    return Prompt(CLOSED_BOOK_INSTRUCTIONS, f"Question: {question.strip()}")
 
 
 def cited_numbers(answer: str) -> list[int]:
