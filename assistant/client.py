@@ -9,7 +9,7 @@ them: the sources in ``choices[0].sources``, the route and grade in ``assistant`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,23 +21,35 @@ from assistant.core.errors import UserError
 from assistant.core.results import AnswerResult, Citation, RetrieveResult
 
 TokenCallback = Callable[[str], None]
+_ROLES = ("user", "assistant")  # of a (question, answer) turn
 
 
 class RemoteAssistant:
-    """``ask`` and ``retrieve`` with the ``Runtime``'s signatures, answered by the server at ``settings.url``."""
+    """``ask``, ``retrieve`` and ``models`` with the ``Runtime``'s signatures, answered by the server at
+    ``settings.url``. A ``user`` is the server's to accept: with no keys, or with a front end's key."""
 
     def __init__(self, settings: ClientSettings) -> None:
         assert settings.url is not None
         self.url = str(settings.url).rstrip("/").removesuffix("/v1")  # the address OpenAI clients are given works
-        self._keyed = settings.api_key is not None
         headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
         timeout = httpx.Timeout(settings.timeout_s, connect=10.0)  # a host that is not there is told at once
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
+    def models(self, user: str | None) -> list[str]:
+        """What ``user`` may ask for: ``auto``, their domains, their adapter versions."""
+        try:
+            response = self._http.get("/v1/models", params={"user": user} if user else None)
+        except httpx.TransportError as err:
+            raise UserError(f"no assistant server answers at {self.url} ({err})") from None
+        if response.status_code >= 400:
+            raise UserError(_refusal(self.url, response))
+        with self._understood():
+            return [str(model["id"]) for model in response.json()["data"]]
+
     def retrieve(
         self, question: str, domain: str = "auto", sources: list[str] | None = None, user: str | None = None
     ) -> RetrieveResult:
-        body = {"question": question, "model": domain, "sources": sources, "user": self._asker(user)}
+        body = {"question": question, "model": domain, "sources": sources, "user": user}
         with self._request("/v1/retrieve", body) as response, self._understood():
             return RetrieveResult.model_validate(response.json())
 
@@ -50,8 +62,10 @@ class RemoteAssistant:
         adapter: str = "auto",
         user: str | None = None,
         thread: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
     ) -> AnswerResult:
-        """The answer; with ``on_token``, streamed, each piece given to it as it arrives."""
+        """The answer; with ``on_token``, streamed, each piece given to it as it arrives; with ``history``
+        (earlier question/answer pairs, oldest first), as the next turn of those."""
         if thread is not None:
             raise UserError(
                 "a thread's turns are kept in the data home, which a server does not share: "
@@ -60,9 +74,12 @@ class RemoteAssistant:
         body = {
             "model": domain,
             "adapter": None if adapter == "auto" else adapter,  # auto: the model's (a version names its own)
-            "messages": [{"role": "user", "content": question}],
+            "messages": [
+                *({"role": role, "content": text} for turn in history for role, text in zip(_ROLES, turn, strict=True)),
+                {"role": "user", "content": question},
+            ],
             "sources": sources,
-            "user": self._asker(user),
+            "user": user,
             "stream": on_token is not None,
         }
         with self._request("/v1/chat/completions", body, stream=on_token is not None) as response, self._understood():
@@ -76,11 +93,6 @@ class RemoteAssistant:
                 if choice["finish_reason"] is not None:
                     return _answer(question, choice, event["assistant"])
         raise UserError(f"the server at {self.url} ended the answer without its sources")
-
-    def _asker(self, user: str | None) -> str | None:
-        if user is not None and self._keyed:
-            raise UserError("the server answers as client.api_key's user: a user cannot be chosen beside it")
-        return user
 
     @contextmanager
     def _understood(self) -> Iterator[None]:

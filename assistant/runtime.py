@@ -145,6 +145,11 @@ class Runtime:
             raise UserError(f"unknown user {user!r}: access.users in the config lists who may ask")
         return [domain for domain in indexed if domain in access.users[user]]
 
+    def models(self, user: str | None) -> list[str]:
+        """What ``user`` may ask for: ``auto``, each domain they may see, and each of its adapter versions."""
+        domains = self.visible_domains(user)
+        return ["auto", *domains, *(v.name for domain in domains for v in self.registry.versions(domain))]
+
     def domain_hints(self, domain: str) -> tuple[list[str], np.ndarray]:
         """The domain's description and example questions from config, and their vectors (embedded once)."""
         hints = self.settings.domains.get(domain)

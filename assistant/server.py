@@ -137,19 +137,21 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"status": "ok", "requests": worker.admitted, "stopped_by_disconnect": worker.stopped}
 
     @app.get("/v1/models")
-    async def models(user: Caller) -> dict[str, Any]:
-        names = await worker.run(lambda: served_models(runtime, user))
+    async def models(key_user: Caller, user: str | None = None) -> dict[str, Any]:
+        """``?user=``: whose models, for a front end's key (or a server without keys)."""
+        asker = asking_as(key_user, user)
+        names = await worker.run(lambda: runtime.models(asker))
         return {"object": "list", "data": [_model_card(name) for name in names]}
 
     @app.post("/v1/retrieve")
     async def retrieve(request: RetrieveRequest, user: Caller) -> RetrieveResult:
-        asker = user or request.user
+        asker = asking_as(user, request.user)
         domain, _ = await worker.run(lambda: resolve_model(runtime, request.model, asker))
         return await worker.run(lambda: runtime.retrieve(request.question, domain, request.sources, asker))
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: ChatRequest, user: Caller, http: Request) -> dict[str, Any] | StreamingResponse:
-        asker = user or request.user
+        asker = asking_as(user, request.user)
         question, history = conversation(request.messages)
         domain, adapter = await worker.run(lambda: resolve_model(runtime, request.model, asker, request.adapter))
 
@@ -181,20 +183,25 @@ def caller(request: Request, authorization: Annotated[str | None, Header()] = No
 
 
 Caller = Annotated[str | None, Depends(caller)]
+FRONT_END = "*"  # serve.api_keys' user for a front end's key: each request names the user it asks for
 
 
-def served_models(runtime: Runtime, user: str | None) -> list[str]:
-    """``auto``, each domain the user may see, and each of their adapter versions."""
-    domains = runtime.visible_domains(user)
-    registry = runtime.registry
-    versions = [v.name for domain in domains for v in registry.versions(domain)]
-    return ["auto", *domains, *versions]
+def asking_as(key_user: str | None, named: str | None) -> str | None:
+    """The access-control user a request asks as: its key's user; the user a front end's key names; with no
+    keys configured, whoever the request names. A key's user cannot name another."""
+    if key_user == FRONT_END:
+        if not named:
+            raise HTTPException(400, "this key is a front end's: name the user each request is for ('user')")
+        return named
+    if key_user is not None and named not in (None, key_user):
+        raise HTTPException(403, f"this API key asks as {key_user!r}; only a front end's key may name another user")
+    return key_user or named
 
 
 def resolve_model(runtime: Runtime, model: str, user: str | None, adapter: str | None = None) -> tuple[str, str]:
     """The (domain, adapter) a model name asks for, with the request's ``adapter`` if it names one; an unknown
     model or adapter is refused with the served list."""
-    served = served_models(runtime, user)
+    served = runtime.models(user)
     if model not in served:
         raise HTTPException(404, f"unknown model {model!r}; served models: {', '.join(served)}")
     if adapter is not None and adapter not in served and adapter != "none":

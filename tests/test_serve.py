@@ -27,7 +27,7 @@ users = {alice = ["support"], bob = ["support", "policy"]}
 
 [serve]
 max_queue = 2
-api_keys = {"key-bob" = "bob", "key-alice" = "alice"}
+api_keys = {"key-bob" = "bob", "key-alice" = "alice", "key-app" = "*"}
 """
 FACTORY_RESET = "How do I factory reset the router?"
 # What a process asking through a server has no need to load
@@ -195,9 +195,25 @@ def test_ask_and_retrieve_through_a_running_server_load_nothing_here(server: str
     assert refused.returncode == 2 and "unknown model 'policy'" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     chosen = run_cli("assistant", "ask", FACTORY_RESET, "--user", "bob", home=empty, env=env)
-    assert chosen.returncode == 2 and "client.api_key's user" in chosen.stderr  # the key says who asks
+    assert chosen.returncode == 2 and "this API key asks as 'alice'" in chosen.stderr  # the key says who asks
     unknown = run_cli("assistant", "ask", FACTORY_RESET, "--adapter", "support@9", home=empty, env=env)
     assert unknown.returncode == 2 and "unknown adapter 'support@9'" in unknown.stderr
+
+
+def test_a_front_ends_key_names_the_user_of_each_request_and_a_users_key_cannot(server: str) -> None:
+    app = {"Authorization": "Bearer key-app"}
+
+    def models(user: str) -> list[str]:
+        listed = httpx.get(f"{server}/v1/models", params={"user": user}, headers=app).json()
+        return [m["id"] for m in listed["data"]]
+
+    assert models("alice") == ["auto", "support"] and models("bob") == ["auto", "policy", "support"]
+    as_alice = {"question": GIFT_CARD, "model": "policy", "user": "alice"}
+    assert httpx.post(f"{server}/v1/retrieve", json=as_alice, headers=app).status_code == 404, "alice sees no policy"
+    nobody = httpx.post(f"{server}/v1/retrieve", json={"question": GIFT_CARD}, headers=app)
+    assert nobody.status_code == 400 and "name the user" in nobody.json()["error"]["message"]
+    posing = httpx.post(f"{server}/v1/retrieve", json=as_alice, headers={"Authorization": "Bearer key-bob"})
+    assert posing.status_code == 403
 
 
 def test_ask_with_no_server_at_client_url_says_so_in_one_line(tmp_path: Path) -> None:

@@ -8,21 +8,23 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from assistant.core.results import AnswerResult, Citation, Grade, Route
 from tests.browser import ARTIFACTS, opened_page, wait_until_up
 from tests.conftest import BIN, home_sharing
+from tests.servers import assistant_server, free_port
 from ui.transcripts import Transcripts
 
 ANSWER_TIMEOUT_S = 300
@@ -37,14 +39,13 @@ def browser_home(tmp_path_factory: pytest.TempPathFactory, served_home: Path) ->
     return home
 
 
-@pytest.fixture(scope="module")
-def app_url(browser_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
+@contextmanager
+def running_app(home: Path, log_dir: Path) -> Iterator[str]:
+    """`assistant ui` on ``home``, its output in ``log_dir``/streamlit.log."""
+    port = free_port()
+    log = (log_dir / "streamlit.log").open("w")
     server = subprocess.Popen(
-        [str(BIN / "assistant"), "ui", "--port", str(port), "--home", str(browser_home)],
+        [str(BIN / "assistant"), "ui", "--port", str(port), "--home", str(home)],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: the streamlit child stops with it
@@ -57,6 +58,12 @@ def app_url(browser_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(browser_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_app(browser_home, tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -272,3 +279,20 @@ def test_the_running_app_answers_from_a_document_the_cli_just_ingested(
     page.goto(app_url)  # the app has run all along; nothing restarts it
     answered = ask(page, "Where are staff bicycles kept?")
     assert "east door" in open_source(answered.message, "bicycle-cage.md")
+
+
+def test_the_app_asks_a_running_server_when_the_config_names_one(
+    page: Page, browser_home: Path, tmp_path: Path
+) -> None:
+    """The app's own data home holds no index: every answer, and the domains it offers, come from the server."""
+    app_home = home_sharing(tmp_path / "app-home", browser_home, "models")
+    with assistant_server(browser_home) as server:
+        (app_home / "config.toml").write_text(f'[client]\nurl = "{server}/v1"\n')
+        with running_app(app_home, tmp_path) as app:
+            page.goto(app)
+            answered = ask(page, "Can I accept a gift card from a supplier?")
+            assert "gift" in open_source(answered.message, "gifts-and-hospitality.md").lower()
+            follow_up = ask(page, "What is the most it may be worth?")
+            assert follow_up.message.get_by_text("gifts-and-hospitality.md").count(), "asked as the next turn"
+            assert httpx.get(f"{server}/health").json()["status"] == "ok"
+    assert not (app_home / "index").exists(), "the app opened no index of its own: the server answered"

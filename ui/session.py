@@ -19,7 +19,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from assistant.core.config import ENV_PREFIX, Settings, load_settings
+from assistant.client import RemoteAssistant
+from assistant.core.config import ENV_PREFIX, ClientSettings, Settings, load_settings
 from assistant.core.errors import UserError, log_failure
 from assistant.runtime import Runtime
 from ingest.pipeline import confine
@@ -32,6 +33,11 @@ from ui.transcripts import Transcripts
 def _runtime(home: str | None, config_file: str | None) -> Runtime:
     """The settings and the runtime built from them, once per deployment (the variables that name it)."""
     return Runtime(load_settings())
+
+
+@st.cache_resource
+def _remote(url: str, api_key: str | None, timeout_s: float) -> RemoteAssistant:
+    return RemoteAssistant(ClientSettings.model_validate({"url": url, "api_key": api_key, "timeout_s": timeout_s}))
 
 
 @st.cache_resource
@@ -54,6 +60,16 @@ class Session:
     @property
     def settings(self) -> Settings:
         return self.runtime.settings
+
+    @property
+    def assistant(self) -> Runtime | RemoteAssistant:
+        """What answers questions: the running `assistant serve` at ``client.url`` (this app then loads no
+        model or index to chat), or this process's runtime."""
+        client = self.settings.client
+        if client.url is None:
+            return self.runtime
+        key = client.api_key.get_secret_value() if client.api_key else None
+        return _remote(str(client.url), key, client.timeout_s)
 
     @property
     def is_admin(self) -> bool:

@@ -178,7 +178,8 @@ def serve(
     /v1/retrieve and /health. Answers keep their \\[n] markers; the sources come in choices[0].sources.
 
     Models: 'auto' (routed), a domain, or DOMAIN@VERSION. API keys (`serve.api_keys` in config, key = user)
-    map each request to an access-control user; without keys the server listens on 127.0.0.1 only.
+    map each request to an access-control user; a key mapped to "*" is a front end's (the web app's), whose
+    requests name their user. Without keys the server listens on 127.0.0.1 only.
     """
     import uvicorn
 

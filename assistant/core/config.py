@@ -258,7 +258,9 @@ class ServeSettings(Section):
     """`assistant serve`: the OpenAI-compatible API. Without API keys it listens on 127.0.0.1 only."""
 
     api_keys: dict[str, str] = Field(
-        default_factory=dict, description="API key → the access-control user its requests ask as."
+        default_factory=dict,
+        description='API key → the access-control user its requests ask as; "*": a front end\'s key (the web app '
+        "asking a server), whose requests name their user.",
     )
     max_queue: int = Field(default=8, ge=1, le=1000, description="Requests waiting for the model before 429.")
     retry_after_s: int = Field(default=5, ge=1, description="The Retry-After of a request refused as overload.")

@@ -16,7 +16,7 @@ from ui.transcripts import Rating, StoredTurn
 from ui.untrusted import as_text
 
 session = start_page("Ask your documents")
-runtime = session.runtime
+assistant = session.assistant
 
 
 def current_thread() -> str:
@@ -39,9 +39,10 @@ def sidebar(session: Session) -> tuple[str, str, bool]:
             key = f"thread-{summary.thread}"
             st.button(label, key=key, type="tertiary", on_click=open_thread, args=(summary.thread,))
         st.divider()
-        visible = runtime.visible_domains(session.user)
+        models = [name for name in assistant.models(session.user) if name != "auto"]  # domains, adapter versions
+        visible = [name for name in models if "@" not in name]
         domain = st.selectbox("Domain", ["auto", *visible], help="'auto' routes each question by the index.")
-        adapters = [v.name for d in visible for v in runtime.registry.versions(d)]
+        adapters = [name for name in models if "@" in name]
         adapter = st.selectbox(
             "Adapter",
             ["auto", "none", *adapters],
@@ -88,14 +89,16 @@ def streaming_into(area: DeltaGenerator) -> Callable[[str], None]:
 
 
 def answer(question: str, thread: str, domain: str, adapter: str, compare: bool) -> None:
-    """Stream the answer (and the base model's beside it, when comparing), then keep the turn."""
+    """Stream the answer (and the base model's beside it, when comparing), then keep the turn. The turns
+    before it in the transcript make the conversation, as a server is given them."""
+    history = [(turn.result.question, turn.result.answer) for turn in session.transcripts.turns(thread)]
     with st.chat_message("user"):
         st.markdown(as_text(question))
     with st.chat_message("assistant"):
         left, right = st.columns(2) if compare else (st.container(), None)
         on_token = streaming_into(left.empty())
-        result = runtime.ask(
-            question, domain=domain, adapter=adapter, user=session.user, thread=thread, on_token=on_token
+        result = assistant.ask(
+            question, domain=domain, adapter=adapter, user=session.user, history=history, on_token=on_token
         )
         compared = compare_with_base(result, right) if right is not None else None
     session.transcripts.add_turn(thread, session.user, result, compared)
@@ -105,7 +108,7 @@ def compare_with_base(result: AnswerResult, area: DeltaGenerator) -> AnswerResul
     if result.adapter is None:
         area.info("No adapter answered this question, so there is nothing to compare it with.")
         return None
-    return runtime.ask(
+    return assistant.ask(
         result.question,
         domain=result.domain or "auto",
         adapter="none",
