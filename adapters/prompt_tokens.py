@@ -21,30 +21,25 @@ def prompt_ids(tokenizer: Any, prompt: Prompt) -> list[int]:
     return _chat_ids(tokenizer, prompt, None)
 
 
-def answer_ids(tokenizer: Any, prompt: Prompt, answer: str) -> list[int]:
-    """The tokens a model should generate after ``prompt_ids(tokenizer, prompt)`` to give ``answer``."""
+def example_ids(tokenizer: Any, prompt: Prompt, answer: str) -> tuple[list[int], list[int]]:
+    """``prompt_ids(tokenizer, prompt)``, and the tokens a model should generate after them to give ``answer``."""
+    context = prompt_ids(tokenizer, prompt)
     if not tokenizer.chat_template:
-        return [*tokenizer(f" {answer.strip()}", add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
-    context = _chat_ids(tokenizer, prompt, None)
+        raw_answer = tokenizer(f" {answer.strip()}", add_special_tokens=False)["input_ids"]
+        return context, [*raw_answer, tokenizer.eos_token_id]
     whole = _chat_ids(tokenizer, prompt, answer.strip())
     if whole[: len(context)] != context:
         raise UserError("the chat template renders a conversation's start differently once it has an answer")
-    return whole[len(context) :]
+    return context, whole[len(context) :]
 
 
 def _chat_ids(tokenizer: Any, prompt: Prompt, answer: str | None) -> list[int]:
-    """Rendered with the instructions as a system turn, or folded into the user turn where the template
-    refuses one (its ``raise_exception``)."""
     from jinja2 import TemplateError
 
-    def render(system_turn: bool) -> str:
-        messages = prompt.messages(system_turn=system_turn)
+    def render(messages: list[dict[str, str]]) -> str:
         if answer is not None:
-            messages.append({"role": "assistant", "content": answer})
+            messages = [*messages, {"role": "assistant", "content": answer}]
         return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None))
 
-    try:
-        text = render(system_turn=True)
-    except TemplateError:
-        text = render(system_turn=False)
+    text = prompt.through_template(render, TemplateError)  # transformers' raise_exception raises TemplateError
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -37,20 +37,15 @@ class RemoteAssistant:
 
     def models(self, user: str | None) -> list[str]:
         """What ``user`` may ask for: ``auto``, their domains, their adapter versions."""
-        try:
-            response = self._http.get("/v1/models", params={"user": user} if user else None)
-        except httpx.TransportError as err:
-            raise UserError(f"no assistant server answers at {self.url} ({err})") from None
-        if response.status_code >= 400:
-            raise UserError(_refusal(self.url, response))
-        with self._understood():
+        whose = {"user": user} if user else None
+        with self._request("GET", "/v1/models", params=whose) as response, self._understood():
             return [str(model["id"]) for model in response.json()["data"]]
 
     def retrieve(
         self, question: str, domain: str = "auto", sources: list[str] | None = None, user: str | None = None
     ) -> RetrieveResult:
         body = {"question": question, "model": domain, "sources": sources, "user": user}
-        with self._request("/v1/retrieve", body) as response, self._understood():
+        with self._request("POST", "/v1/retrieve", json=body) as response, self._understood():
             return RetrieveResult.model_validate(response.json())
 
     def ask(
@@ -71,6 +66,7 @@ class RemoteAssistant:
                 "a thread's turns are kept in the data home, which a server does not share: "
                 "unset client.url to continue a thread here"
             )
+        streamed = on_token is not None
         body = {
             "model": domain,
             "adapter": None if adapter == "auto" else adapter,  # auto: the model's (a version names its own)
@@ -80,9 +76,9 @@ class RemoteAssistant:
             ],
             "sources": sources,
             "user": user,
-            "stream": on_token is not None,
+            "stream": streamed,
         }
-        with self._request("/v1/chat/completions", body, stream=on_token is not None) as response, self._understood():
+        with self._request("POST", "/v1/chat/completions", json=body, stream=streamed) as response, self._understood():
             if on_token is None:
                 reply = response.json()
                 return _answer(question, reply["choices"][0], reply["assistant"])
@@ -106,10 +102,10 @@ class RemoteAssistant:
             ) from None
 
     @contextmanager
-    def _request(self, path: str, body: dict[str, Any], stream: bool = False) -> Iterator[httpx.Response]:
-        """POST ``body``; a refusal, an overload or no server at all becomes one line for the user."""
+    def _request(self, method: str, path: str, stream: bool = False, **request: Any) -> Iterator[httpx.Response]:
+        """The server's response; a refusal, an overload or no server at all becomes one line for the user."""
         try:
-            with self._http.stream("POST", path, json=body) as response:
+            with self._http.stream(method, path, **request) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise UserError(_refusal(self.url, response))

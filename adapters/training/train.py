@@ -32,7 +32,7 @@ from adapters.base_model import (
     resolve_base_model,
     training_plan,
 )
-from adapters.prompt_tokens import answer_ids, prompt_ids
+from adapters.prompt_tokens import example_ids
 from adapters.registry import TRAINING_QUESTIONS_FILE, AdapterCard, AdapterVersion, DatasetInfo, Registry
 from adapters.training.dataset import TrainingSet
 from adapters.training.raft import RaftExample, Retriever, assemble
@@ -144,8 +144,7 @@ def train_adapter(
 def tokenize(example: RaftExample, tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
     """Prompt tokens, rendered as every backend serves them, are context; the answer's tokens and the end of
     its turn are the labels."""
-    prompt = prompt_ids(tokenizer, example.prompt)
-    answer = answer_ids(tokenizer, example.prompt, example.answer)
+    prompt, answer = example_ids(tokenizer, example.prompt, example.answer)
     return {"input_ids": prompt + answer, "labels": [IGNORE] * len(prompt) + answer}
 
 

@@ -111,10 +111,8 @@ class LlamaCppBackend:
         tokens, and which places BOS itself) when the GGUF has one, else the raw format after BOS."""
         if self._template is None:
             return list(self._llm.tokenize(prompt.text.encode("utf-8"), add_bos=True, special=False))
-        try:
-            text = self._template(messages=prompt.messages()).prompt
-        except ValueError:  # the template's raise_exception: it refuses a system turn
-            text = self._template(messages=prompt.messages(system_turn=False)).prompt
+        # llama-cpp-python's raise_exception raises ValueError
+        text = prompt.through_template(lambda messages: self._template(messages=messages).prompt, ValueError)
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def load_adapter(self, adapter: AdapterVersion) -> None:

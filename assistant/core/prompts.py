@@ -71,6 +71,15 @@ class Prompt:
             return [{"role": "system", "content": self.instructions}, user]
         return [{"role": "user", "content": f"{self.instructions}\n\n{self.request}"}]
 
+    def through_template(self, render: Callable[[list[dict[str, str]]], str], refusal: type[Exception]) -> str:
+        """The text a chat template's ``render`` makes of the messages: with the instructions as a system turn,
+        or in the user turn where the template refuses a system turn (its ``raise_exception`` raises
+        ``refusal``). Every backend and training render through this, so all fold alike."""
+        try:
+            return render(self.messages())
+        except refusal:
+            return render(self.messages(system_turn=False))
+
 
 def format_passage(n: int, passage: Passage) -> str:
     return f"[{n}] ({passage.source})\n{as_data(passage.text)}"
