@@ -1,6 +1,6 @@
 """Retrieval, routing and extraction fidelity on real documentation, beside a naive pipeline in the same run.
 
-    apt-get install postfix-doc cmake-doc sqlite3-doc
+    apt-get install postfix-doc cmake-doc sqlite3-doc debian-handbook
     .venv/bin/python bench/retrieval_corpora.py --home /tmp/bench-corpora [--split dev|test|all]
 
 The corpora are Debian documentation packages with different HTML generators
@@ -10,6 +10,7 @@ questions in ``bench/questions/NAME.jsonl`` name their gold pages. Per corpus:
 - extraction fidelity: the share of each page's visible words (less what it marks as navigation,
   banner or footer) that reach its chunks;
 - markup noise: chunks whose text still carries Markdown escapes (``\\[``, ``\\<``...);
+- ingest: the files that failed, counted by reason;
 and across the corpora, routing accuracy (``--domain auto`` as served). The naive
 pipeline is computed in the same run from the same files and the same embedding
 model: the page's full text (lxml), fixed 140-word windows, cosine top-k, and the
@@ -28,6 +29,7 @@ import json
 import re
 import statistics
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -190,6 +192,8 @@ def fidelity(runtime: Runtime, corpus: Corpus) -> dict[str, Any]:
         seen = set(_WORD.findall(" ".join(chunk_texts).lower()))
         visible = set(_WORD.findall(visible_text(Path(record.path), chrome=False).lower()))
         shares.append(len(visible & seen) / len(visible) if visible else 1.0)
+    if not shares:
+        return {"pages": 0, "chunks": 0}  # nothing was ingested: the ingest report says why
     shares.sort()
     return {
         "pages": len(shares),
@@ -198,6 +202,19 @@ def fidelity(runtime: Runtime, corpus: Corpus) -> dict[str, Any]:
         "visible_words_kept_p10": round(shares[len(shares) // 10], 3),
         "pages_under_0_9": sum(s < 0.9 for s in shares),
         "chunks_with_escapes": escaped,
+    }
+
+
+def ingest_report(runtime: Runtime, corpus: Corpus) -> dict[str, Any]:
+    """Ingest the corpus; how many of its files failed, and for which reasons (failed files are tried on each
+    run, since the manifest records only what was indexed)."""
+    summary = runtime.ingest(list(corpus.files), corpus.name)
+    reasons = Counter(failure["error"] for failure in summary.files_failed)
+    return {
+        "files": len(corpus.files),
+        "files_failed": len(summary.files_failed),
+        "failed_by_reason": dict(reasons.most_common()),
+        "seconds": summary.seconds,
     }
 
 
@@ -211,12 +228,7 @@ def main() -> None:
     args = parser.parse_args()
     corpora = load_corpora(args.corpora_file, args.corpora.split(",") if args.corpora else None, args.split)
     runtime = Runtime(load_settings(home=args.home))
-    ingest_seconds = {}
-    for corpus in corpora:
-        summary = runtime.ingest(list(corpus.files), corpus.name)
-        ingest_seconds[corpus.name] = summary.seconds
-        if summary.files_failed:
-            print(json.dumps({"corpus": corpus.name, "failed": summary.files_failed[:5]}))
+    ingested = {corpus.name: ingest_report(runtime, corpus) for corpus in corpora}
     naive = NaiveIndex(runtime, corpora, args.home)
     scored, misses = score(runtime, naive, corpora)
     before = {}
@@ -231,7 +243,7 @@ def main() -> None:
         } | {
             "product_minus_naive": compare(mine, ["hit_at_5", "mrr_at_10"], lambda s: s, "naive"),
             "extraction": fidelity(runtime, corpus),
-            "ingest_seconds": ingest_seconds[corpus.name],
+            "ingest": ingested[corpus.name],
         }
         if before:
             against = compare(mine, ["hit_at_5", "mrr_at_10"], lambda s: before.get((s.corpus, s.question)), "product")

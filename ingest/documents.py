@@ -12,16 +12,15 @@ for: a man page's NAME line, the page's meta description, or its first prose.
 
 from __future__ import annotations
 
-import html
 import io
 import re
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from assistant.core.errors import UserError
 from ingest.html_text import HTMLError, html_to_markdown
+from ingest.text_encoding import EncodingError, decode_text
 
 TEXT_SUFFIXES = {".txt", ".text", ".rst", ".log"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -31,8 +30,8 @@ DOCX_SUFFIXES = {".docx"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
 
 _PDF_MAGIC = b"%PDF-"
+_MARKUP_START = (b"<!doctype html", b"<html", b"<?xml")
 
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
@@ -51,6 +50,7 @@ class Document:
     title: str
     blocks: list[Block] = field(default_factory=list)
     summary: str = ""  # what the document is for, in a sentence: chunks far from its top are embedded with it
+    encoding: str = ""  # what a text format was read in ("utf-8", "cp1252"...); "" for PDF and DOCX
 
 
 class DocumentError(UserError):
@@ -69,13 +69,13 @@ def load_document(path: Path, raw: bytes | None = None) -> Document:
         raise DocumentError("not a PDF (no %PDF header)")
     if suffix in DOCX_SUFFIXES:
         return _checked(_load_docx(path, raw))
-    if b"\x00" in raw[:8192]:
-        raise DocumentError("binary content, not a text document")
+    markup = suffix in HTML_SUFFIXES or _looks_like_markup(raw)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DocumentError("not valid UTF-8 text") from None
-    return _checked(_loader_for(path, text)(path, text))
+        text, encoding = decode_text(raw, markup)
+    except EncodingError as err:
+        raise DocumentError(str(err)) from None
+    loader = _load_html if markup else _load_markdown if suffix in MARKDOWN_SUFFIXES else _load_text
+    return _checked(replace(loader(path, text), encoding=encoding))
 
 
 def _checked(document: Document) -> Document:
@@ -84,15 +84,9 @@ def _checked(document: Document) -> Document:
     return document
 
 
-def _loader_for(path: Path, text: str) -> Callable[[Path, str], Document]:
+def _looks_like_markup(raw: bytes) -> bool:
     """Sniff HTML by content too: Debian manuals ship pages without an .html suffix."""
-    suffix = path.suffix.lower()
-    head = text[:1024].lstrip().lower()
-    if suffix in HTML_SUFFIXES or head.startswith(("<!doctype html", "<html", "<?xml")):
-        return _load_html
-    if suffix in MARKDOWN_SUFFIXES:
-        return _load_markdown
-    return _load_text
+    return raw[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith(_MARKUP_START)
 
 
 def _load_text(path: Path, text: str) -> Document:
@@ -109,17 +103,17 @@ def _load_markdown(path: Path, text: str) -> Document:
 
 def _load_html(path: Path, text: str) -> Document:
     try:
-        markdown, description = html_to_markdown(text)
+        page = html_to_markdown(text)
     except HTMLError as err:
         raise DocumentError(f"unreadable HTML: {err}") from None
-    blocks = markdown_blocks(unescape_markdown(markdown))
+    blocks = markdown_blocks(unescape_markdown(page.markdown))
     if not blocks:
         raise DocumentError("no main content found in the HTML")
-    title = _html_title(text) or next((b.section.split(" > ")[0] for b in blocks if b.section), path.stem)
+    title = page.title or next((b.section.split(" > ")[0] for b in blocks if b.section), path.stem)
     if not blocks[0].section.startswith(title):
         # trafilatura drops the <h1> it used as the title; put it back at the top of the path.
         blocks = [Block(b.text, f"{title} > {b.section}" if b.section else title) for b in blocks]
-    return Document(path, title=title, blocks=blocks, summary=_clip(description) or _first_sentence(blocks))
+    return Document(path, title=title, blocks=blocks, summary=_clip(page.description) or _first_sentence(blocks))
 
 
 def _load_pdf(path: Path, raw: bytes) -> Document:
@@ -171,12 +165,6 @@ def _heading_level(style: str) -> int:
         return 1
     match = re.fullmatch(r"Heading (\d)", style)
     return int(match.group(1)) if match else 0
-
-
-def _html_title(page: str) -> str:
-    """The <title>, read directly: trafilatura's metadata extraction would parse the page a second time."""
-    match = _TITLE.search(page)
-    return " ".join(html.unescape(match.group(1)).split())[:200] if match else ""
 
 
 def markdown_blocks(text: str) -> list[Block]:

@@ -25,12 +25,14 @@ CREATE TABLE IF NOT EXISTS documents (
     sha256      TEXT NOT NULL,
     chunk_ids   TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
+    encoding    TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (domain, path)
 )
 """
+_ADDED_COLUMNS = {"encoding": "ALTER TABLE documents ADD COLUMN encoding TEXT NOT NULL DEFAULT ''"}
 
 
-_COLUMNS = "domain, path, source, title, sha256, chunk_ids, ingested_at"
+_COLUMNS = "domain, path, source, title, sha256, chunk_ids, ingested_at, encoding"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class DocumentRecord:
     sha256: str
     chunk_ids: tuple[str, ...]
     ingested_at: str = ""
+    encoding: str = ""  # what a text file was read in; "" for PDF and DOCX, and for records older than it
 
 
 class Manifest(Protocol):
@@ -67,6 +70,10 @@ class LocalManifest:
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+        for column, alter in _ADDED_COLUMNS.items():
+            if column not in present:  # a manifest written before the column existed
+                self._db.execute(alter)
         self._db.commit()
 
     def get(self, domain: str, path: str) -> DocumentRecord | None:
@@ -90,8 +97,11 @@ class LocalManifest:
         at = now()
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(r.domain, r.path, r.source, r.title, r.sha256, json.dumps(list(r.chunk_ids)), at) for r in records],
+                f"INSERT OR REPLACE INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.domain, r.path, r.source, r.title, r.sha256, json.dumps(list(r.chunk_ids)), at, r.encoding)
+                    for r in records
+                ],
             )
 
     def delete(self, domain: str, path: str) -> None:
@@ -102,6 +112,6 @@ class LocalManifest:
         self._db.close()
 
 
-def _record(row: tuple[str, str, str, str, str, str, str]) -> DocumentRecord:
-    domain, path, source, title, sha256, chunk_ids, ingested_at = row
-    return DocumentRecord(domain, path, source, title, sha256, tuple(json.loads(chunk_ids)), ingested_at)
+def _record(row: tuple[str, str, str, str, str, str, str, str]) -> DocumentRecord:
+    domain, path, source, title, sha256, chunk_ids, ingested_at, encoding = row
+    return DocumentRecord(domain, path, source, title, sha256, tuple(json.loads(chunk_ids)), ingested_at, encoding)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,14 @@ class IngestSummary:
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
+
+    def common_failure(self) -> tuple[str, int] | None:
+        """The reason more than half of the files given failed for, and how many: said once, it is the news."""
+        if not self.files_failed:
+            return None
+        given = self.files_added + self.files_updated + self.files_unchanged + len(self.files_failed)
+        reason, count = Counter(failure["error"] for failure in self.files_failed).most_common(1)[0]
+        return (reason, count) if count > given / 2 else None
 
 
 @dataclass(frozen=True)
@@ -168,7 +177,9 @@ def _prepare(file: SourceFile, domain: str, index: Index, manifest: Manifest, se
     new = [(chunk_id, chunk) for chunk_id, chunk in zip(ids, chunks, strict=True) if chunk_id not in already]
     old_ids = set(previous.chunk_ids) if previous else set()
     return _Prepared(
-        record=DocumentRecord(domain, str(file.path), file.source, document.title, content_key, tuple(ids)),
+        record=DocumentRecord(
+            domain, str(file.path), file.source, document.title, content_key, tuple(ids), encoding=document.encoding
+        ),
         is_new=previous is None,
         texts={chunk_id: chunk.text for chunk_id, chunk in new},
         indexed=[indexed_text(chunk.text, document.title, document.summary) for _, chunk in new],

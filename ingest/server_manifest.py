@@ -72,6 +72,7 @@ class ServerManifest:
                     "sha256": r.sha256,
                     "chunk_ids": json.dumps(list(r.chunk_ids)),
                     "ingested_at": stamp,
+                    "encoding": r.encoding,
                 }
                 for r in records
             ],
@@ -105,4 +106,5 @@ def _record(meta: Any) -> DocumentRecord:
         sha256=str(meta["sha256"]),
         chunk_ids=tuple(json.loads(str(meta["chunk_ids"]))),
         ingested_at=str(meta["ingested_at"]),
+        encoding=str(meta.get("encoding", "")),  # absent from records older than it
     )

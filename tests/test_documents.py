@@ -53,7 +53,8 @@ def test_plain_text_title_is_its_first_line() -> None:
     ("content", "reason"),
     [
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary content"),
-        (b"caf\xe9 au lait \xff\xfe", "not valid UTF-8"),
+        (bytes((n * 7919) % 128 + 128 for n in range(200)), "not text in any encoding"),
+        (b"\xff\xfe" + "a lone surrogate:".encode("utf-16-le") + b"\x00\xd8", "not valid UTF-16, although its byte"),
         (b"   \n\n  ", "no text found"),
     ],
 )

@@ -169,6 +169,9 @@ def _print_summary(summary: IngestSummary) -> None:
         f"{len(summary.files_failed)} failed · {summary.chunks_added} chunks added, "
         f"{summary.chunks_removed} removed · {summary.seconds:.1f} s"
     )
+    if common := summary.common_failure():
+        reason, count = common
+        stderr.print(f"[red]{count} of the files failed for one reason:[/] {escape(reason)}")
 
 
 def main() -> None:

@@ -42,6 +42,8 @@ def show_summary(summary: IngestSummary) -> None:
         f"**{summary.domain}**: {summary.files_added} added · {summary.files_updated} updated · "
         f"{summary.files_unchanged} unchanged · {summary.chunks_added} chunks in {summary.seconds:.1f} s"
     )
+    if common := summary.common_failure():
+        st.error(f"{common[1]} of the files failed for one reason: {common[0]}")
     for failure in summary.files_failed:
         st.error(f"**{Path(failure['path']).name}** was not added: {failure['error']}")
 
