@@ -36,15 +36,22 @@ NOT_COVERED = "The documents do not cover this question."
 STOP_SEQUENCES = ["\nQuestion:", "\nAnswer:", "<passages>", "</passages>", "<end_of_turn>", "\n\n\n"]
 
 CITATION = re.compile(r"\[(\d{1,2})\]")  # a citation marker [n]; the group is n
-# Our fence, and the turn and sequence markers of common chat templates (Gemma, ChatML, Llama 3), which a
-# backend rendering a template parses as control tokens.
-_FENCE = re.compile(r"</?passages>|<(?:start|end)_of_turn>|<\|[a-z_]{1,30}\|>|<[be]os>", re.IGNORECASE)
+# Our fence, and the turn and sequence markers of common chat templates, which a backend rendering a template
+# parses as control tokens: Gemma's; ChatML's, Llama 3's and Phi's <|...|> (reserved ones numbered); DeepSeek's,
+# between full-width bars (U+FF5C); Llama 2's and Mistral's [INST] and <<SYS>>; Mistral's [TOOL_CALLS] and kin;
+# <s> and </s>.
+_FENCE = re.compile(
+    r"</?passages>|<(?:start|end)_of_[a-z]{1,12}>|<[be]os>|</?s>|<unk>"
+    r"|<\|[a-z0-9_]{1,40}\|>|<\uff5c[^\uff5c<>\n]{1,40}\uff5c>"
+    r"|\[/?(?:INST|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS)\]|<</?SYS>>",
+    re.IGNORECASE,
+)
 _TURN_START = re.compile(r"^[ \t]*(Question|Answer):", re.IGNORECASE | re.MULTILINE)
 
 
 def as_data(text: str) -> str:
     """Passage text that cannot end the passages block or open a question/answer turn of its own."""
-    text = _FENCE.sub(lambda m: m.group(0).strip("<>").replace("/", "end "), text)
+    text = _FENCE.sub(lambda m: m.group(0).strip("<>[]").replace("/", "end "), text)
     return _TURN_START.sub(lambda m: f"  ({m.group(1)})", text).strip()
 
 
@@ -82,7 +89,7 @@ class Prompt:
 
 
 def format_passage(n: int, passage: Passage) -> str:
-    return f"[{n}] ({passage.source})\n{as_data(passage.text)}"
+    return f"[{n}] ({as_data(passage.source)})\n{as_data(passage.text)}"  # a file may be named anything
 
 
 def build_prompt(question: str, passages: Sequence[Passage]) -> Prompt:
