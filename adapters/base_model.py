@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 from assistant.core.config import Settings
 from assistant.core.errors import UserError
+from assistant.core.files import replacing, write_atomic
 from assistant.core.models import resolve_gguf
 
 IDENTITY_FILE = "identity.json"
@@ -117,8 +117,6 @@ def _convert_gguf(gguf_path: Path, gguf_hash: str, target: Path) -> None:
     import gguf
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     # The weights are plain fp32 once loaded; the GGUF "quantizer" only blocks save_pretrained.
@@ -128,12 +126,13 @@ def _convert_gguf(gguf_path: Path, gguf_hash: str, target: Path) -> None:
     fields = gguf.GGUFReader(gguf_path).fields
     if gguf.Keys.Tokenizer.CHAT_TEMPLATE in fields:
         tokenizer.chat_template = str(fields[gguf.Keys.Tokenizer.CHAT_TEMPLATE].contents())
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    identity = BaseModelIdentity(name=gguf_path.stem, weights_sha256=_hash_weights(partial), gguf_sha256=gguf_hash)
-    (partial / IDENTITY_FILE).write_text(json.dumps(asdict(identity), indent=2))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(partial, target)
+    with replacing(target) as partial:
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        weights = _hash_weights(partial)
+        identity = BaseModelIdentity(name=gguf_path.stem, weights_sha256=weights, gguf_sha256=gguf_hash)
+        (partial / IDENTITY_FILE).write_text(json.dumps(asdict(identity), indent=2))
+        shutil.rmtree(target, ignore_errors=True)  # a folder is only renamed onto a missing one
 
 
 def weights_sha256(folder: Path, cache_dir: Path) -> str:
@@ -170,11 +169,11 @@ def _hash_files(files: list[Path]) -> str:
 
 def _cached(cache_dir: Path, key: str, compute: Callable[[], str]) -> str:
     cache_file = cache_dir / _HASH_CACHE
-    cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    try:
+        cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        cache = {}  # a cache cut short (by a full disk, say) is only a cache: its hashes are computed again
     if key not in cache:
         cache[key] = compute()
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = cache_file.with_suffix(".partial")
-        partial.write_text(json.dumps(cache, indent=1))
-        os.replace(partial, cache_file)
+        write_atomic(cache_file, json.dumps(cache, indent=1))
     return cache[key]

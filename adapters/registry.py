@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from adapters.base_model import BaseModelIdentity
 from assistant.core.errors import UserError
+from assistant.core.files import write_atomic
 
 Record = TypeVar("Record", bound=BaseModel)
 
@@ -143,7 +144,7 @@ class Registry:
     def save_card(self, adapter: AdapterVersion, **updates: Any) -> AdapterVersion:
         """Record results that come after training (exports, eval) on the card."""
         card = adapter.card.model_copy(update=updates)
-        _write_atomic(adapter.path / CARD_FILE, card.model_dump_json(indent=2))
+        write_atomic(adapter.path / CARD_FILE, card.model_dump_json(indent=2))
         return AdapterVersion(adapter.path, card, adapter.active)
 
     def activate(self, spec: str) -> AdapterVersion:
@@ -198,7 +199,7 @@ class Registry:
         return _read(_State, path) if path.is_file() else _State()
 
     def _write_state(self, domain: str, state: _State) -> None:
-        _write_atomic(self.root / domain / _STATE_FILE, state.model_dump_json())
+        write_atomic(self.root / domain / _STATE_FILE, state.model_dump_json())
 
     @contextmanager
     def _locked(self, domain: str) -> Iterator[None]:
@@ -217,9 +218,3 @@ def _read(model: type[Record], path: Path) -> Record:
         raise UserError(
             f"{path} is damaged ({err.errors()[0]['msg']}): restore it, or delete that adapter folder"
         ) from None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)

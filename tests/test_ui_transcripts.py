@@ -89,3 +89,15 @@ def test_feedback_exports_load_as_training_data_and_eval_sets(tmp_path: Path) ->
     records = [json.loads(line) for line in as_jsonl(map(feedback_record, rated)).splitlines()]
     assert [r["rating"] for r in records] == ["up", "up", "down"]
     assert records[2]["sources"][0]["source"] == "guest.md" and records[2]["sources"][0]["text"] == "text 1"
+
+
+def test_two_tabs_answering_on_one_thread_both_keep_their_turns(tmp_path: Path) -> None:
+    """Two sessions may add turns to one thread at the same moment: each gets its own position, none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = Transcripts(tmp_path / "ui.sqlite")
+    result = _result("How do I reset?", "Hold the button [1].", [_citation(1, "reset.md")])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        positions = list(pool.map(lambda _: store.add_turn("shared", "alice", result, None), range(40)))
+    assert sorted(positions) == list(range(40))
+    assert [turn.position for turn in store.turns("shared")] == list(range(40))

@@ -70,12 +70,15 @@ class Transcripts:
             db.executescript(_SCHEMA)
 
     def add_turn(self, thread: str, user: str | None, result: AnswerResult, compared: AnswerResult | None) -> int:
+        """The turn's position in its thread: taken in the same statement that writes it, so two sessions
+        answering on one thread at once each get their own."""
         with self._connect() as db:
-            (position,) = db.execute("SELECT COUNT(*) FROM turns WHERE thread = ?", (thread,)).fetchone()
-            db.execute(
-                "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?)",
-                (thread, position, user, _now(), result.model_dump_json(), compared and compared.model_dump_json()),
-            )
+            db.execute("BEGIN IMMEDIATE")  # the write lock before the read: no other writer reads the same MAX
+            (position,) = db.execute(
+                "INSERT INTO turns SELECT ?, COALESCE(MAX(position) + 1, 0), ?, ?, ?, ? FROM turns WHERE thread = ? "
+                "RETURNING position",
+                (thread, user, _now(), result.model_dump_json(), compared and compared.model_dump_json(), thread),
+            ).fetchone()
         return int(position)
 
     def turns(self, thread: str) -> list[StoredTurn]:

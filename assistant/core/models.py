@@ -6,11 +6,11 @@ real weights, and ``HF_HUB_OFFLINE`` is set by the package on import.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from assistant.core.config import Settings
 from assistant.core.errors import UserError
+from assistant.core.files import replacing
 
 DEFAULT_EMBEDDING_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -26,10 +26,8 @@ def resolve_gguf(settings: Settings) -> Path:
 
     target = settings.models_dir / MODEL_NAME
     if not target.is_file():
-        # Assemble beside the target and rename, so a killed run never leaves a half file behind.
-        partial = target.with_suffix(".partial")
-        assemble(partial, overwrite=True)
-        os.replace(partial, target)
+        with replacing(target) as partial:  # a killed run, or another first run, never leaves a half file
+            assemble(partial, overwrite=True)
     return target
 
 
