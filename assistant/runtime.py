@@ -24,6 +24,7 @@ from adapters.registry import Registry
 from assistant.backends import Backend, create_backend
 from assistant.core.config import Settings
 from assistant.core.errors import UserError
+from assistant.core.files import close_home
 from assistant.core.results import AnswerResult, Citation, Grade, Passage, RetrieveResult, Route
 from assistant.graph import AnswerGraph, AnswerState, Turn, build_graph, numbered, turns_of
 from assistant.retrieval import retrieve_passages
@@ -58,6 +59,7 @@ class _loaded_once(Generic[T]):  # a decorator, named like cached_property
 class Runtime:
     def __init__(self, settings: Settings, on_wait: Callable[[str], None] = lambda message: None) -> None:
         """``on_wait`` hears when a write waits for another process's (the CLI prints it)."""
+        close_home(settings.home)
         self.settings = settings
         self.on_wait = on_wait
         self._loading = threading.RLock()  # reentrant: loading the index loads the embedder

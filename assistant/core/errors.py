@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+
+from assistant.core.files import close_home
 
 
 class UserError(Exception):
@@ -18,12 +21,17 @@ class UserError(Exception):
 def log_failure(err: BaseException, home: Path, context: str) -> Path:
     """Append ``err``'s traceback to ``<home>/logs/errors.log`` (a temp file when that can't be written): what
     the user is not shown, for whoever runs the server. Returns where it went."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    entry = f"--- {stamp} {context}\n{''.join(traceback.format_exception(err))}\n"
     log = home / "logs" / "errors.log"
     try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        log = Path(tempfile.gettempdir()) / "domain-assistant-errors.log"
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    with log.open("a", encoding="utf-8") as handle:
-        handle.write(f"--- {stamp} {context}\n{''.join(traceback.format_exception(err))}\n")
-    return log
+        close_home(home)
+        log.parent.mkdir(exist_ok=True)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(entry)
+        return log
+    except OSError:  # a file of its own, private: a fixed name in /tmp could be another user's planted link
+        handle_number, name = tempfile.mkstemp(prefix="domain-assistant-errors-", suffix=".log")
+        with os.fdopen(handle_number, "w", encoding="utf-8") as handle:
+            handle.write(entry)
+        return Path(name)
