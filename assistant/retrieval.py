@@ -42,6 +42,7 @@ def retrieve_passages(
     order = reciprocal_rank_fusion(ranked, settings.rrf_k)
     if settings.mmr_lambda is not None:
         pool = index.fetch(domain, order, query)  # MMR needs every candidate's vector
+        order = [chunk_id for chunk_id in order if chunk_id in pool]  # see below: BM25 may name a deleted chunk
         vectors = np.stack([pool[i][1] for i in order]) if order else np.zeros((0, 0), dtype=np.float32)
         order = [order[i] for i in maximal_marginal_relevance(np.asarray(query), vectors, settings.mmr_lambda)]
         passages.update({chunk_id: passage for chunk_id, (passage, _) in pool.items()})
@@ -50,6 +51,9 @@ def retrieve_passages(
     # Only chunks found by BM25 alone still need fetching (with their vectors, for a cosine score).
     missing = [chunk_id for chunk_id in order if chunk_id not in passages]
     passages.update({chunk_id: passage for chunk_id, (passage, _) in index.fetch(domain, missing, query).items()})
+    # A write cut short between deleting old chunks and publishing BM25's new build leaves BM25 naming chunks
+    # that are gone (until the next ingest or `ingest verify --repair`): they are passed over, not fatal.
+    order = [chunk_id for chunk_id in order if chunk_id in passages]
     if settings.reranker is not None:
         order = _rerank(settings.reranker, question, [passages[i] for i in order])
     if settings.max_per_document is not None:

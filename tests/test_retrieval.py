@@ -95,6 +95,22 @@ def test_bm25_follows_changes_and_verify_catches_a_stale_one(runtime: Runtime, t
     assert verify_domain("docs", runtime.index, runtime.manifest, runtime.lexical).ok
 
 
+@pytest.mark.model
+@pytest.mark.parametrize("mmr_lambda", [None, 0.7])
+def test_a_chunk_bm25_still_names_after_it_was_deleted_is_passed_over(
+    home: Path, error_codes: Path, mmr_lambda: float | None
+) -> None:
+    """A kill (or a full disk) between deleting a changed file's old chunks and publishing the new BM25 build
+    leaves BM25 naming chunks that are gone: each question is still answered, from the chunks that are there."""
+    runtime = _runtime(home, mmr_lambda=mmr_lambda)
+    runtime.ingest([error_codes], "codes")
+    question = "What does error E4717 mean?"
+    (gone, _), *_ = runtime.lexical.search("codes", question, 1)
+    runtime.index.delete("codes", [gone])  # the state that kill -9 leaves: BM25 not yet rebuilt
+    citations = runtime.retrieve(question, "codes").citations
+    assert citations and gone not in {c.chunk_id for c in citations}
+
+
 @pytest.fixture(scope="module")
 def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """No cross-encoder ships on PyPI: a tiny random one, built here, exercises the real loading path."""
