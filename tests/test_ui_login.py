@@ -85,7 +85,9 @@ def oidc_app(
         f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
         'cookie_secret = "a-long-random-string-for-the-tests-only"\nprompt = "login"\n'
         # a listed address the provider has not verified is not proof of who logs in
-        + _access("root@example.test", "alice@example.test", "unverified-alice@example.test")
+        + _access(
+            "root@example.test", "alice@example.test", "unverified-alice@example.test", "silent-alice@example.test"
+        )
     )
     with _serving_app(home, config, port) as url:
         yield url
@@ -150,6 +152,7 @@ def test_oidc_login_and_each_role_sees_only_what_it_may(
     [
         ("mallory", "the config's access lists do not name you"),
         ("unverified-alice", "an email it has not verified"),  # listed, but the provider vouches for nothing
+        ("silent-alice", "an email it has not verified"),  # no email_verified claim at all: not proof either
     ],
 )
 def test_someone_the_provider_knows_but_the_config_does_not_is_refused(
@@ -178,3 +181,24 @@ def test_password_login_and_each_role_sees_only_what_it_may(
     fresh_page.get_by_role("button", name="Log in").click()
     expect(fresh_page.get_by_test_id("stSidebar")).to_contain_text(f"Logged in as {name}")
     _sees_only_its_role(fresh_page, password_app, admin)
+
+
+@pytest.mark.parametrize(
+    ("email_verified", "trusted", "proof"),
+    [
+        (True, False, True),
+        ("true", False, True),
+        (False, True, False),  # marked unverified: refused even where the provider is trusted
+        ("false", True, False),
+        (None, False, False),  # no claim at all (Entra ID's default): refused unless the config says otherwise
+        (None, True, True),
+        ("yes", False, False),
+    ],
+)
+def test_an_email_is_proof_only_when_verified_or_explicitly_trusted(
+    email_verified: object, trusted: bool, proof: bool
+) -> None:
+    from assistant.core.config import LoginSettings
+    from ui.login import email_is_proof
+
+    assert email_is_proof(email_verified, LoginSettings(trust_unverified_email=trusted)) is proof

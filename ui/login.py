@@ -23,13 +23,22 @@ def identity(login: LoginSettings) -> str | None:
         if not st.user.is_logged_in:
             return None
         claimed = st.user.get(login.identity_claim)
-        if login.identity_claim == "email" and str(st.user.get("email_verified")).lower() == "false":
-            return None  # anyone can type an address into an account; only a verified one says who logs in
+        if login.identity_claim == "email" and not email_is_proof(st.user.get("email_verified"), login):
+            return None
         return claimed if isinstance(claimed, str) and claimed else None
     if login.mode == "password":
         user = st.session_state.get(_PASSWORD_USER)
         return user if isinstance(user, str) else None
     return None
+
+
+def email_is_proof(email_verified: object, login: LoginSettings) -> bool:
+    """Whether an email claim says who logs in. Anyone can type an address into an account at many providers,
+    so only one the provider marks verified counts; without the claim, only where the config says to trust
+    the provider (``login.trust_unverified_email``). Identity fails closed."""
+    if email_verified is None:
+        return login.trust_unverified_email
+    return email_verified is True or str(email_verified).lower() == "true"
 
 
 def logged_in_user(settings: Settings) -> str:

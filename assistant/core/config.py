@@ -231,6 +231,12 @@ class LoginSettings(Section):
     )
     cookie_secret: SecretStr | None = Field(default=None, description="A long random string that signs the login.")
     identity_claim: str = Field(default="email", description="The claim that names the user in access.users/admins.")
+    trust_unverified_email: bool = Field(
+        default=False,
+        description="With identity_claim 'email': also accept an email the provider sends no email_verified claim "
+        "for (Entra ID, by default). Only safe with a provider where no account owner can set their own email; "
+        "an email marked unverified is refused either way.",
+    )
     prompt: Literal["select_account", "login", "consent"] = Field(
         default="select_account", description="What the provider asks at each login (some support only login)."
     )

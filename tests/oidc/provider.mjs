@@ -1,6 +1,7 @@
 // A real OpenID Connect provider (panva's oidc-provider) on 127.0.0.1 for the web app's login tests.
 // Its development login form accepts any name with any password; the name becomes the subject, and
-// NAME@example.test the email, verified unless the name starts with "unverified-".
+// NAME@example.test the email, verified unless the name starts with "unverified-"; a name starting with
+// "silent-" gets no email_verified claim at all, as Entra ID sends none by default.
 // Usage: node provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI
 import Provider from "oidc-provider";
 
@@ -12,8 +13,8 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     return {
       accountId: id,
       async claims() {
-        const verified = !id.startsWith("unverified-");
-        return { sub: id, email: `${id}@example.test`, email_verified: verified, name: id };
+        const claims = { sub: id, email: `${id}@example.test`, name: id };
+        return id.startsWith("silent-") ? claims : { ...claims, email_verified: !id.startsWith("unverified-") };
       },
     };
   },
