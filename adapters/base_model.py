@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.config import Settings
-from assistant.core.errors import UserError
+from assistant.core.errors import TRAIN_MODULES, UserError, require_extra
 from assistant.core.files import replacing, write_atomic
 from assistant.core.models import resolve_gguf
 
@@ -114,6 +114,7 @@ def _convert_gguf(gguf_path: Path, gguf_hash: str, target: Path) -> None:
 
     transformers does not read the GGUF's chat template, so it is carried over here: training and the hf
     backend must render prompts as llama.cpp does from the GGUF."""
+    require_extra("train", TRAIN_MODULES, "converting the base model for transformers")
     import gguf
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -203,3 +203,25 @@ def test_password_hash_prints_an_argon2_hash_that_the_login_accepts(tmp_path: Pa
     hashed = done.stdout.strip().splitlines()[-1]
     assert hashed.startswith("$argon2id$") and "correct horse" not in done.stdout + done.stderr
     assert PasswordHasher().verify(hashed, "correct horse battery")
+
+
+@pytest.mark.parametrize(
+    ("command", "extra"),
+    [
+        (("assistant", "adapters", "import", SAMPLES / "adapters" / "support"), "train"),
+        (("assistant", "ui"), "ui"),
+    ],
+)
+def test_a_feature_whose_extra_is_not_installed_says_which_to_install(
+    home: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...], extra: str
+) -> None:
+    """As on a base install (`pip install domain-assistant`): one line that names the extra, nothing registered."""
+    import importlib.util
+
+    found = importlib.util.find_spec
+    hidden = {"peft", "accelerate", "streamlit"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else found(name, *a))
+    result = invoke(*command, home=home)
+    assert result.returncode == 2
+    _one_line_error(result.stderr, f"pip install 'domain-assistant[{extra}]'")
+    assert not (home / "adapters").exists()

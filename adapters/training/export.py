@@ -9,7 +9,7 @@ from adapters.gguf_files import MergedType, read_lora, verify_base, write_lora_g
 from adapters.registry import AdapterVersion, Registry
 from adapters.training.equivalence import MIN_EFFECT_COSINE, SERVED_BASE_CHECK, Agreement, check_export
 from assistant.core.config import Settings
-from assistant.core.errors import UserError
+from assistant.core.errors import TRAIN_MODULES, UserError, require_extra
 from assistant.core.models import resolve_gguf
 
 
@@ -26,6 +26,8 @@ def export_adapter(
     An artifact that fails the check is deleted and the export fails: nobody should serve it. The adapter
     on the quantised served base is only reported (see ``adapters.training.equivalence``).
     """
+    if check:
+        require_extra("train", TRAIN_MODULES, "checking an export against PEFT (or --no-check)")
     served = resolve_gguf(settings)
     verify_base(adapter, served, settings.models_dir)
     lora = read_lora(adapter, served)

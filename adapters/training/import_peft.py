@@ -26,7 +26,7 @@ from adapters.registry import CARD_FILE, TRAINING_QUESTIONS_FILE, AdapterCard, A
 from adapters.training.equivalence import Agreement
 from adapters.training.export import export_adapter
 from assistant.core.config import Settings
-from assistant.core.errors import UserError
+from assistant.core.errors import TRAIN_MODULES, UserError, require_extra
 from assistant.core.models import resolve_gguf
 from ingest.store import check_domain_name
 
@@ -44,6 +44,7 @@ def import_adapter(
     on_notice: Callable[[str], None] = print,
 ) -> tuple[AdapterVersion, list[Agreement]]:
     """Register ``folder`` as the next version of ``domain`` (default: the domain on its card) and export it."""
+    require_extra("train", TRAIN_MODULES, "importing an adapter (its export is checked against PEFT)")
     folder = folder.expanduser().resolve()
     config = _peft_config(folder)
     card = _card_beside(folder)

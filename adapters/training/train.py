@@ -37,7 +37,7 @@ from adapters.registry import TRAINING_QUESTIONS_FILE, AdapterCard, AdapterVersi
 from adapters.training.dataset import TrainingSet
 from adapters.training.raft import RaftExample, Retriever, assemble
 from assistant.core.config import Settings, TrainingSettings
-from assistant.core.errors import UserError
+from assistant.core.errors import TRAIN_MODULES, UserError, require_extra
 
 if TYPE_CHECKING:
     import torch
@@ -71,6 +71,7 @@ def train_adapter(
     on_notice: Callable[[str], None] = print,
 ) -> AdapterVersion:
     """Assemble RAFT examples, train (resuming an interrupted run of the same job), register the adapter."""
+    require_extra("train", TRAIN_MODULES, "training an adapter")
     import torch
 
     config = settings.training

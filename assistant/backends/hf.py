@@ -19,7 +19,7 @@ from adapters.base_model import load_causal_lm, load_options, resolve_base_model
 from adapters.prompt_tokens import prompt_ids
 from adapters.registry import AdapterVersion
 from assistant.core.config import Settings
-from assistant.core.errors import UserError
+from assistant.core.errors import TRAIN_MODULES, UserError, require_extra
 from assistant.core.prompts import STOP_SEQUENCES, Prompt
 
 
@@ -48,13 +48,10 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, settings: Settings) -> None:
-        try:
-            import torch
-            from transformers import AutoTokenizer
-        except ImportError as err:  # pragma: no cover - a broken install, not a code path
-            raise UserError(
-                f"the hf backend needs the train extra (pip install 'domain-assistant[train]'): {err}"
-            ) from None
+        require_extra("train", TRAIN_MODULES, "the hf backend")
+        import torch
+        from transformers import AutoTokenizer
+
         self.settings = settings.llm
         self.base = resolve_base_model(settings)
         self._tokenizer = AutoTokenizer.from_pretrained(self.base.path)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from adapters.registry import AdapterVersion
 from assistant.core.config import LLMSettings
-from assistant.core.errors import UserError
+from assistant.core.errors import UserError, require_extra
 from assistant.core.prompts import STOP_SEQUENCES, Prompt
 
 if TYPE_CHECKING:
@@ -38,12 +38,9 @@ class OpenAIBackend:
                 "llm.backend is 'openai' but llm.openai.base_url is not set: "
                 "set it to the server's URL, e.g. http://127.0.0.1:8000/v1"
             )
-        try:
-            import openai
-        except ImportError:
-            raise UserError(
-                "the openai backend needs the OpenAI client: pip install 'domain-assistant[openai]'"
-            ) from None
+        require_extra("openai", ("openai",), "the openai backend")
+        import openai
+
         self.settings = settings
         self.url = str(settings.openai.base_url)
         self._client = openai.OpenAI(

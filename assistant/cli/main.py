@@ -29,7 +29,7 @@ from assistant.cli.console import (
 )
 from assistant.cli.eval import app as eval_app
 from assistant.core.config import Settings
-from assistant.core.errors import UserError
+from assistant.core.errors import UserError, require_extra
 from assistant.core.jsonl import read_jsonl
 from assistant.core.results import AnswerResult, Citation, RetrieveResult, Route
 
@@ -216,8 +216,7 @@ def ui(
     from assistant.server import LOOPBACK
 
     settings = settings_from(home, config)  # a broken config fails here, not in the browser
-    if importlib.util.find_spec("streamlit") is None:
-        raise UserError("the web app needs Streamlit: pip install 'domain-assistant[ui]'")
+    require_extra("ui", ("streamlit", "argon2"), "the web app")
     if host not in LOOPBACK and settings.login.mode == "none" and not without_login:
         raise UserError(
             f"no login is configured, so the app serves 127.0.0.1 only: configure [login] to serve on {host}, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 import traceback
@@ -16,6 +17,16 @@ class UserError(Exception):
 
     The CLIs print ``error: <message>`` on one line and exit with status 2.
     """
+
+
+TRAIN_MODULES = ("transformers", "peft", "accelerate")  # what the train extra brings that the base install lacks
+
+
+def require_extra(extra: str, modules: tuple[str, ...], needed_for: str) -> None:
+    """Refuse, naming the extra to install, before a feature imports an optional dependency that is missing."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"{needed_for} needs {', '.join(missing)}: pip install 'domain-assistant[{extra}]'")
 
 
 def log_failure(err: BaseException, home: Path, context: str) -> Path:
