@@ -350,6 +350,12 @@ class Runtime:
         self, inputs: AnswerState, on_token: TokenCallback | None = None, thread: str | None = None
     ) -> AnswerState:
         started = time.perf_counter()
+        limit = self.settings.limits.question_chars
+        if len(inputs["question"]) > limit:
+            raise UserError(
+                f"the question has {len(inputs['question'])} characters, over the {limit} allowed "
+                "(limits.question_chars)"
+            )
         self.follow_other_writers()
         graph = self.graph if thread is None else self.conversations
         config: RunnableConfig = {"configurable": {"on_token": on_token, "thread_id": thread}}

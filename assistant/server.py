@@ -24,11 +24,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.core.errors import UserError
 from assistant.core.results import AnswerResult, Citation, RetrieveResult
@@ -108,13 +111,53 @@ class ModelWorker:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+class BodyLimit:
+    """Refuse a request body over ``limit`` bytes with 413, declared or streamed, before anything parses it:
+    neither Starlette nor uvicorn bounds a body, and a key check comes only after FastAPI has read it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            return await self._refuse(send)
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, bounded, send)
+
+    def _message(self) -> str:
+        return f"the request body is over {self.limit // 1024} KiB (limits.request_kb)"
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"error": {"message": self._message(), "type": "invalid_request_error", "code": 413}})
+        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+
 def create_app(runtime: Runtime) -> FastAPI:
-    """The API over ``runtime``; its settings' ``serve`` section holds the keys and the queue size."""
+    """The API over ``runtime``; its settings' ``serve`` section holds the keys and the queue size, ``limits``
+    what one request may ask."""
     settings = runtime.settings.serve
+    limits = runtime.settings.limits
     worker = ModelWorker(settings.max_queue)
     app = FastAPI(title="domain-assistant", version="1", docs_url=None, redoc_url=None)
     app.state.api_keys = settings.api_keys
+    app.state.access = runtime.settings.access
     app.router.on_shutdown.append(worker.shutdown)
+    if not settings.api_keys:  # loopback only: a page elsewhere must not reach it by renaming itself (DNS rebinding)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=sorted(LOOPBACK))
+    app.add_middleware(BodyLimit, limit=limits.request_kb * 1024)
 
     @app.exception_handler(UserError)
     async def user_error(_: Request, error: UserError) -> JSONResponse:
@@ -137,21 +180,25 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"status": "ok", "requests": worker.admitted, "stopped_by_disconnect": worker.stopped}
 
     @app.get("/v1/models")
-    async def models(key_user: Caller, user: str | None = None) -> dict[str, Any]:
-        """``?user=``: whose models, for a front end's key (or a server without keys)."""
-        asker = asking_as(key_user, user)
+    async def models(key: Caller, user: str | None = None) -> dict[str, Any]:
+        """``?user=``: whose models, for a front end's key."""
+        asker = asking_as(key, user)
         names = await worker.run(lambda: runtime.models(asker))
         return {"object": "list", "data": [_model_card(name) for name in names]}
 
     @app.post("/v1/retrieve")
-    async def retrieve(request: RetrieveRequest, user: Caller) -> RetrieveResult:
-        asker = asking_as(user, request.user)
+    async def retrieve(request: RetrieveRequest, key: Caller) -> RetrieveResult:
+        asker = asking_as(key, request.user)
         domain, _ = await worker.run(lambda: resolve_model(runtime, request.model, asker))
         return await worker.run(lambda: runtime.retrieve(request.question, domain, request.sources, asker))
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat(request: ChatRequest, user: Caller, http: Request) -> dict[str, Any] | StreamingResponse:
-        asker = asking_as(user, request.user)
+    async def chat(request: ChatRequest, key: Caller, http: Request) -> dict[str, Any] | StreamingResponse:
+        asker = asking_as(key, request.user)
+        if len(request.messages) > limits.messages:
+            raise HTTPException(
+                413, f"{len(request.messages)} messages, over the {limits.messages} allowed (limits.messages)"
+            )
         question, history = conversation(request.messages)
         domain, adapter = await worker.run(lambda: resolve_model(runtime, request.model, asker, request.adapter))
 
@@ -170,32 +217,52 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
-def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> str | None:
-    """The access-control user of the request's API key; with no keys configured, whoever the request names."""
+@dataclass(frozen=True)
+class Key:
+    """What a request's API key says about who asks."""
+
+    user: str | None  # the key's user; without keys, access.default_user
+    front_end: bool = False  # a front end's key ("*"): each request names the user it asks for
+    keyless: bool = False  # no keys configured: the server cannot tell who asks
+    open: bool = False  # no access rules either: every user sees every domain, so naming one changes nothing
+
+
+def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Key:
+    """The request's key, checked against ``serve.api_keys``."""
     api_keys: dict[str, str] = request.app.state.api_keys
     if not api_keys:
-        return None
+        access = request.app.state.access
+        return Key(access.default_user, keyless=True, open=not access.users)
     key = (authorization or "").removeprefix("Bearer ").strip()
     for known, user in api_keys.items():
         if hmac.compare_digest(key.encode(), known.encode()):
-            return user
+            return Key(None, front_end=True) if user == FRONT_END else Key(user)
     raise HTTPException(401, "a valid API key is required: Authorization: Bearer KEY")
 
 
-Caller = Annotated[str | None, Depends(caller)]
+Caller = Annotated[Key, Depends(caller)]
 FRONT_END = "*"  # serve.api_keys' user for a front end's key: each request names the user it asks for
 
 
-def asking_as(key_user: str | None, named: str | None) -> str | None:
-    """The access-control user a request asks as: its key's user; the user a front end's key names; with no
-    keys configured, whoever the request names. A key's user cannot name another."""
-    if key_user == FRONT_END:
+def asking_as(key: Key, named: str | None) -> str | None:
+    """The access-control user a request asks as: its key's user, or the user a front end's key names. A server
+    without keys cannot tell who asks: with access rules it answers as ``access.default_user`` only, and a
+    request naming another user is refused, as one whose key's user names another is."""
+    if key.front_end:
         if not named:
             raise HTTPException(400, "this key is a front end's: name the user each request is for ('user')")
         return named
-    if key_user is not None and named not in (None, key_user):
-        raise HTTPException(403, f"this API key asks as {key_user!r}; only a front end's key may name another user")
-    return key_user or named
+    if key.open:
+        return named
+    if named not in (None, key.user):
+        if key.keyless:
+            raise HTTPException(
+                403,
+                "this server has no API keys, so it cannot tell who asks: it answers only as access.default_user "
+                f"({key.user!r}); set serve.api_keys to serve several users",
+            )
+        raise HTTPException(403, f"this API key asks as {key.user!r}; only a front end's key may name another user")
+    return key.user
 
 
 def resolve_model(runtime: Runtime, model: str, user: str | None, adapter: str | None = None) -> tuple[str, str]:

@@ -272,6 +272,15 @@ class ServeSettings(Section):
     retry_after_s: int = Field(default=5, ge=1, description="The Retry-After of a request refused as overload.")
 
 
+class LimitsSettings(Section):
+    """What one request may ask of the assistant, on every surface (CLI, app, API): beyond it, a clear refusal
+    before any work, so that no input can hold the single model thread, or the memory, for long."""
+
+    question_chars: int = Field(default=4000, ge=1, description="The longest question, in characters.")
+    messages: int = Field(default=200, ge=1, description="Messages in one API chat request, the question included.")
+    request_kb: int = Field(default=1024, ge=1, description="The largest API request body, in KiB.")
+
+
 class ClientSettings(Section):
     """A running `assistant serve` that `ask` and `retrieve` send their questions to, so a new process answers
     at once instead of loading the models and the index itself. Unset: they answer in-process."""
@@ -341,6 +350,7 @@ class Settings(BaseSettings):
     access: AccessSettings = AccessSettings()
     login: LoginSettings = LoginSettings()
     serve: ServeSettings = ServeSettings()
+    limits: LimitsSettings = LimitsSettings()
     client: ClientSettings = ClientSettings()
     training: TrainingSettings = TrainingSettings()
     eval: EvalSettings = EvalSettings()
