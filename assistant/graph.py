@@ -41,7 +41,7 @@ from assistant.backends import Backend
 from assistant.core.config import Settings
 from assistant.core.errors import UserError
 from assistant.core.prompts import NOT_COVERED, Prompt, build_prompt, cited_numbers, drop_citations
-from assistant.core.results import Citation, Grade, Passage, Route
+from assistant.core.results import Citation, Grade, Passage, Route, Usage
 from assistant.retrieval import retrieve_passages
 from assistant.router import route_by_evidence
 from ingest.lexical import LexicalIndex
@@ -82,6 +82,7 @@ class AnswerState(TypedDict, total=False):
     cited: bool
     dropped_citations: int
     refused: bool
+    usage: Usage | None  # tokens spent generating; absent when nothing was generated
     timings_ms: Annotated[dict[str, float], _merge_timings]
     turns: Annotated[list[Turn], operator.add]
 
@@ -298,7 +299,11 @@ def _generate(components: Components, state: AnswerState, config: RunnableConfig
     on_token = config.get("configurable", {}).get("on_token")
     prompt = build_prompt(state["search_query"], state["passages"])
     generated = stream_answer(backend, prompt, state.get("adapter"), on_token)
-    return {"answer": generated.text, "timings_ms": {"first_token": generated.first_token_ms}}
+    return {
+        "answer": generated.text,
+        "usage": backend.usage(prompt, generated.text),
+        "timings_ms": {"first_token": generated.first_token_ms},
+    }
 
 
 class Generation(NamedTuple):

@@ -25,7 +25,7 @@ from assistant.backends import Backend, create_backend
 from assistant.core.config import Settings
 from assistant.core.errors import UserError
 from assistant.core.files import close_home
-from assistant.core.results import AnswerResult, Citation, Grade, Passage, RetrieveResult, Route
+from assistant.core.results import AnswerResult, Citation, Grade, Passage, RetrieveResult, Route, Usage
 from assistant.graph import AnswerGraph, AnswerState, Turn, build_graph, numbered, turns_of
 from assistant.retrieval import retrieve_passages
 from ingest.embedder import Embedder
@@ -338,6 +338,8 @@ class Runtime:
             refused=state["refused"],
             dropped_citations=state["dropped_citations"],
             thread=thread,
+            # a refusal generated nothing; a thread's state may still hold the usage of its turn before
+            usage=Usage(prompt_tokens=0, completion_tokens=0) if state["refused"] else state.get("usage"),
             **_route_fields(question, state),
         )
 

@@ -56,6 +56,7 @@ class ChatRequest(BaseModel):
     model: str = "auto"
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
     user: str | None = None
     sources: list[str] | None = Field(default=None, description="Only passages from these documents.")
     adapter: str | None = Field(
@@ -63,6 +64,10 @@ class ChatRequest(BaseModel):
         description="With model 'auto' or a domain: 'none' (the base model), DOMAIN or DOMAIN@VERSION instead of "
         "the domain's active adapter.",
     )
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
 
 
 class RetrieveRequest(BaseModel):
@@ -205,14 +210,17 @@ def create_app(runtime: Runtime) -> FastAPI:
         def answer(on_token: Callable[[str], None] | None = None) -> AnswerResult:
             return runtime.ask(question, domain, request.sources, on_token, adapter, asker, history=history)
 
-        reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        if not request.stream:
-            result = await worker.run(answer)
-            return _completion(reply_id, created, request.model, result)
-        worker.reserve()  # an overloaded server answers 429 before the stream starts
-        return StreamingResponse(
-            _stream(worker, answer, http, reply_id, created, request.model), media_type="text/event-stream"
+        reply = Reply(
+            id=f"chatcmpl-{uuid.uuid4().hex}",
+            created=int(time.time()),
+            model=request.model,
+            max_tokens=runtime.settings.llm.max_tokens,
+            include_usage=bool(request.stream_options and request.stream_options.include_usage),
         )
+        if not request.stream:
+            return reply.completion(await worker.run(answer))
+        worker.reserve()  # an overloaded server answers 429 before the stream starts
+        return StreamingResponse(_stream(worker, answer, http, reply), media_type="text/event-stream")
 
     return app
 
@@ -296,32 +304,54 @@ def conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]
     return turns[-1].text(), history
 
 
-def _completion(reply_id: str, created: int, model: str, result: AnswerResult) -> dict[str, Any]:
-    choice = {
-        "index": 0,
-        "message": {"role": "assistant", "content": result.answer},
-        "finish_reason": "stop",
-        "sources": [_source(c) for c in result.citations],
-    }
-    return {
-        "id": reply_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [choice],
-        "assistant": _about(result),
-    }
+@dataclass(frozen=True)
+class Reply:
+    """What the completion, or every chunk of a stream, of one reply carries as OpenAI's API shapes it."""
+
+    id: str
+    created: int
+    model: str
+    max_tokens: int  # an answer this long was cut short: its finish reason is "length"
+    include_usage: bool = False  # stream_options.include_usage: a last chunk with the usage and no choices
+
+    def body(self, kind: str) -> dict[str, Any]:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
+
+    def finish_reason(self, result: AnswerResult) -> str:
+        cut = result.usage is not None and result.usage.completion_tokens >= self.max_tokens
+        return "length" if cut else "stop"
+
+    def completion(self, result: AnswerResult) -> dict[str, Any]:
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": result.answer},
+            "finish_reason": self.finish_reason(result),
+            "sources": [_source(c) for c in result.citations],
+        }
+        return {
+            **self.body("chat.completion"),
+            "choices": [choice],
+            "usage": _usage(result),
+            "assistant": _about(result),
+        }
+
+
+def _usage(result: AnswerResult) -> dict[str, int] | None:
+    """OpenAI's usage object; None only where the backend's server reported none."""
+    if result.usage is None:
+        return None
+    prompt, completion = result.usage.prompt_tokens, result.usage.completion_tokens
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 async def _stream(
     worker: ModelWorker,
     answer: Callable[[Callable[[str], None] | None], AnswerResult],
     http: Request,
-    reply_id: str,
-    created: int,
-    model: str,
+    reply: Reply,
 ) -> AsyncIterator[str]:
-    """Server-sent events: one chunk per token, then one with the finish reason, sources and route."""
+    """Server-sent events: one chunk per token, then one with the finish reason, sources and route (and, asked
+    for with ``stream_options.include_usage``, one with the usage)."""
     loop = asyncio.get_running_loop()
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     gone = threading.Event()
@@ -334,9 +364,9 @@ async def _stream(
     def chunk(delta: dict[str, Any], final: AnswerResult | None = None) -> str:
         """One event; the ``final`` one carries the finish reason, the sources and the route."""
         choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
-        body = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        body = reply.body("chat.completion.chunk") | ({"usage": None} if reply.include_usage else {})
         if final is not None:
-            choice |= {"finish_reason": "stop", "sources": [_source(c) for c in final.citations]}
+            choice |= {"finish_reason": reply.finish_reason(final), "sources": [_source(c) for c in final.citations]}
             body["assistant"] = _about(final)
         return f"data: {json.dumps({**body, 'choices': [choice]})}\n\n"
 
@@ -368,6 +398,9 @@ async def _stream(
         if not streamed:  # a refusal is written by the graph, not generated
             yield chunk({"content": result.answer})
         yield chunk({}, final=result)
+        if reply.include_usage:
+            usage = {**reply.body("chat.completion.chunk"), "choices": [], "usage": _usage(result)}
+            yield f"data: {json.dumps(usage)}\n\n"
         yield "data: [DONE]\n\n"
     finally:
         gone.set()  # the client went away (the generator was closed): stop generating at the next token

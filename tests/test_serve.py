@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat.chat_completion import Choice
+from pydantic import BaseModel
 
 from .conftest import home_sharing, run_cli
 from .servers import assistant_server, free_port
@@ -81,6 +83,44 @@ def test_a_stream_is_the_same_answer_with_its_sources_last(server: str) -> None:
     assert text == alone
     assert last.choices[0].finish_reason == "stop"
     assert last.choices[0].model_extra["sources"] and last.model_extra["assistant"]["domain"] == "policy"
+
+
+def _fields_beyond(model: type[BaseModel], raw: dict[str, Any], ours: set[str]) -> set[str]:
+    """Keys of ``raw`` that the openai package's type does not declare, less our documented extensions."""
+    return set(raw) - set(model.model_fields) - ours
+
+
+def test_replies_have_the_shape_of_openais_own_with_their_usage(server: str) -> None:
+    """Field by field against the openai package's types: a client that reads usage (simonw's llm does, and
+    failed on its absence) gets it, streamed or not, and a refusal reports its usage too."""
+    headers = {"Authorization": "Bearer key-bob"}
+    body = {"model": "auto", "messages": [{"role": "user", "content": FACTORY_RESET}]}
+    raw = httpx.post(f"{server}/v1/chat/completions", json=body, headers=headers, timeout=300).json()
+    reply = ChatCompletion.model_validate(raw)
+    assert _fields_beyond(ChatCompletion, raw, {"assistant"}) == set()
+    assert _fields_beyond(Choice, raw["choices"][0], {"sources"}) == set()
+    assert reply.object == "chat.completion" and abs(reply.created - time.time()) < 600
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    usage = reply.usage
+    assert usage is not None and usage.prompt_tokens > 100 and usage.completion_tokens > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+    chunks = list(
+        client(server).chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": FACTORY_RESET}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert all(isinstance(c, ChatCompletionChunk) for c in chunks)
+    *answer, last = chunks
+    assert last.choices == [] and last.usage == usage, "the same answer costs the same tokens"
+    assert all(c.usage is None for c in answer) and answer[-1].choices[0].finish_reason == "stop"
+
+    refused = ask(server, "Who won the 1966 football World Cup final?")
+    assert refused.model_extra["assistant"]["refused"]
+    assert refused.usage is not None and (refused.usage.prompt_tokens, refused.usage.completion_tokens) == (0, 0)
 
 
 def test_unknown_models_keys_and_domains_are_refused(server: str) -> None:

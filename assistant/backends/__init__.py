@@ -12,6 +12,7 @@ from typing import Protocol
 from adapters.registry import AdapterVersion
 from assistant.core.config import Settings
 from assistant.core.prompts import Prompt
+from assistant.core.results import Usage
 
 
 class Backend(Protocol):
@@ -26,6 +27,11 @@ class Backend(Protocol):
         ``grammar`` (GBNF) constrains the output where the backend can: llama.cpp, in-process or served.
         Requests on one instance never interleave, and each runs with its own adapter only.
         """
+        ...
+
+    def usage(self, prompt: Prompt, completion: str) -> Usage | None:
+        """The tokens of ``prompt`` as rendered for the model and of the ``completion`` it streamed last; None
+        where they cannot be known (a server that reports none)."""
         ...
 
     def load_adapter(self, adapter: AdapterVersion) -> None:

@@ -21,6 +21,7 @@ from adapters.registry import AdapterVersion
 from assistant.core.config import Settings
 from assistant.core.errors import TRAIN_MODULES, UserError, require_extra
 from assistant.core.prompts import STOP_SEQUENCES, Prompt
+from assistant.core.results import Usage
 
 
 def until_stop(pieces: Iterable[str], stops: list[str]) -> Iterator[str]:
@@ -96,6 +97,10 @@ class HFBackend:
                 raise UserError(f"adapter {adapter} is not loaded")
             with contextlib.closing(self._generate(prompt, adapter)) as pieces:
                 yield from until_stop(pieces, STOP_SEQUENCES)
+
+    def usage(self, prompt: Prompt, completion: str) -> Usage:
+        completion_tokens = self._tokenizer(completion, add_special_tokens=False)["input_ids"]
+        return Usage(prompt_tokens=len(self.prompt_tokens(prompt)), completion_tokens=len(completion_tokens))
 
     def _with_adapter(self, adapter: str | None) -> AbstractContextManager[Any]:
         """Activate ``adapter``, or the plain base (None) for the duration of the context."""

@@ -31,6 +31,7 @@ from adapters.registry import AdapterVersion
 from assistant.core.config import LLMSettings
 from assistant.core.errors import UserError
 from assistant.core.prompts import STOP_SEQUENCES, Prompt
+from assistant.core.results import Usage
 
 _log = logging.getLogger("llama_cpp")
 # llama.cpp logs even harmless notices at ERROR level (e.g. "using full-size SWA cache"); its real
@@ -114,6 +115,10 @@ class LlamaCppBackend:
         # llama-cpp-python's raise_exception raises ValueError
         text = prompt.through_template(lambda messages: self._template(messages=messages).prompt, ValueError)
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def usage(self, prompt: Prompt, completion: str) -> Usage:
+        completion_tokens = self._llm.tokenize(completion.encode("utf-8"), add_bos=False, special=False)
+        return Usage(prompt_tokens=len(self.prompt_tokens(prompt)), completion_tokens=len(completion_tokens))
 
     def load_adapter(self, adapter: AdapterVersion) -> None:
         """Load the adapter's GGUF export, once its file proves it was trained on the served GGUF."""

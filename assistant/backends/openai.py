@@ -93,6 +93,11 @@ class OpenAIBackend:
             self._model(adapter.name), f"adapter {adapter.name}; map adapters to names with llm.openai.adapter_models"
         )
 
+    def usage(self, prompt: Prompt, completion: str) -> None:
+        """Unknown: the tokenizer is the server's, and not every OpenAI-compatible server streams usage
+        (llama_cpp.server does not)."""
+        return None
+
     def stream(self, prompt: Prompt, adapter: str | None = None, grammar: str | None = None) -> Iterator[str]:
         model = self._model(adapter)
         decoding: dict[str, Any] = {

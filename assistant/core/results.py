@@ -43,6 +43,13 @@ class RetrieveResult(BaseModel):
     timings_ms: dict[str, float]
 
 
+class Usage(BaseModel):
+    """Tokens the answer cost, as OpenAI's API reports them: the prompt evaluated, the completion generated."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
 class AnswerResult(RetrieveResult):
     adapter: str | None
     answer: str
@@ -50,3 +57,6 @@ class AnswerResult(RetrieveResult):
     refused: bool = Field(description="True when the documents did not cover the question, so nothing was generated.")
     dropped_citations: int = Field(description="[n] markers removed from the answer: they named no passage given.")
     thread: str | None = Field(default=None, description="The conversation this turn belongs to.")
+    usage: Usage | None = Field(
+        default=None, description="Tokens spent (0 and 0 when nothing was generated); None: the server gave none."
+    )
