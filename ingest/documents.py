@@ -18,6 +18,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from assistant.core.config import IngestSettings
 from assistant.core.errors import UserError
 from ingest.html_text import HTMLError, html_to_markdown
 from ingest.text_encoding import EncodingError, decode_text
@@ -57,8 +58,16 @@ class DocumentError(UserError):
     """A file that cannot be read as a document; the message names the reason."""
 
 
-def load_document(path: Path, raw: bytes | None = None) -> Document:
-    """Parse one file with the loader its content and suffix call for (``raw``: its bytes, if already read)."""
+# An archive member that unpacks to over 100 times its packed size is a bomb, not a document: Apache POI's
+# ZipSecureFile refuses Office files by the same ratio. Real Word XML packs 5-20 fold.
+MAX_UNPACK_RATIO = 100
+_RATIO_FROM_BYTES = 1 << 20  # small members (styles, settings) may pack tighter harmlessly
+DEFAULT_MAX_UNPACKED_MB: float = IngestSettings.model_fields["max_unpacked_mb"].default
+
+
+def load_document(path: Path, raw: bytes | None = None, max_unpacked_mb: float = DEFAULT_MAX_UNPACKED_MB) -> Document:
+    """Parse one file with the loader its content and suffix call for (``raw``: its bytes, if already read;
+    ``max_unpacked_mb``: the most an archive format, DOCX, may unpack to)."""
     raw = path.read_bytes() if raw is None else raw
     if not raw:
         raise DocumentError("empty file")
@@ -68,6 +77,7 @@ def load_document(path: Path, raw: bytes | None = None) -> Document:
     if suffix in PDF_SUFFIXES:
         raise DocumentError("not a PDF (no %PDF header)")
     if suffix in DOCX_SUFFIXES:
+        _check_unpacked_size(raw, max_unpacked_mb)
         return _checked(_load_docx(path, raw))
     markup = suffix in HTML_SUFFIXES or _looks_like_markup(raw)
     try:
@@ -134,6 +144,26 @@ def _load_pdf(path: Path, raw: bytes) -> Document:
     title = (metadata_title or first_line or path.stem).strip()[:200]
     blocks = [Block(text.strip(), title, page=n) for n, text in enumerate(pages, start=1) if text.strip()]
     return Document(path, title=title, blocks=blocks)
+
+
+def _check_unpacked_size(raw: bytes, max_unpacked_mb: float) -> None:
+    """Refuse a zip bomb before anything inflates it, by the sizes its directory declares: Python's zipfile
+    never inflates a member past its declared size."""
+    try:
+        members = zipfile.ZipFile(io.BytesIO(raw)).infolist()
+    except (zipfile.BadZipFile, ValueError) as err:
+        raise DocumentError(f"unreadable DOCX: {err}") from None
+    for member in members:
+        if member.file_size > _RATIO_FROM_BYTES and member.file_size > MAX_UNPACK_RATIO * member.compress_size:
+            raise DocumentError(
+                f"{member.filename} unpacks to {member.file_size // member.compress_size} times its packed size "
+                f"(over {MAX_UNPACK_RATIO}): a zip bomb, not a document"
+            )
+    unpacked_mb = sum(member.file_size for member in members) / 1e6
+    if unpacked_mb > max_unpacked_mb:
+        raise DocumentError(
+            f"unpacks to {unpacked_mb:.3g} MB, over the {max_unpacked_mb:g} MB limit (ingest.max_unpacked_mb)"
+        )
 
 
 def _load_docx(path: Path, raw: bytes) -> Document:

@@ -165,7 +165,7 @@ def _prepare(file: SourceFile, domain: str, index: Index, manifest: Manifest, se
     previous = manifest.get(domain, str(file.path))
     if previous and previous.sha256 == content_key:
         return None
-    document = load_document(file.path, raw)
+    document = load_document(file.path, raw, settings.ingest.max_unpacked_mb)
     chunking = settings.chunking
     # The embedder also reads the document's title and summary before each chunk: leave them room.
     lead_tokens = index.embedder.count_tokens([indexed_text("", document.title, document.summary)])[0]

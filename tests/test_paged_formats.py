@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import docx
@@ -101,3 +102,31 @@ def test_bad_paged_files_name_the_reason(tmp_path: Path, name: str, content: byt
     path.write_bytes(content)
     with pytest.raises(DocumentError, match=reason):
         load_document(path)
+
+
+def _repacked(docx_path: Path, out: Path, document_xml: bytes) -> Path:
+    """The same .docx with another word/document.xml, deflated as Word does."""
+    with zipfile.ZipFile(docx_path) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = document_xml if item.filename == "word/document.xml" else source.read(item)
+            target.writestr(item.filename, data)
+    return out
+
+
+def test_a_docx_that_unpacks_a_thousand_fold_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    """A 30 kB file holding 10 MB of XML (it took 74 s and 213 MB to parse, under the index's write lock)."""
+    whole = make_docx(tmp_path / "real.docx")
+    with zipfile.ZipFile(whole) as archive:
+        xml = archive.read("word/document.xml")
+    filler = b"<w:p><w:r><w:t>spam</w:t></w:r></w:p>" * 270_000  # 10 MB of one repeated paragraph
+    bomb = _repacked(whole, tmp_path / "bomb.docx", xml.replace(b"<w:sectPr", filler + b"<w:sectPr", 1))
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(DocumentError, match=r"unpacks .* times its packed size"):
+        load_document(bomb)
+    assert load_document(whole).title == "Expense Handbook", "a real document is not a bomb"
+
+
+def test_a_docx_over_the_unpacked_size_limit_is_refused(tmp_path: Path) -> None:
+    whole = make_docx(tmp_path / "real.docx")
+    with pytest.raises(DocumentError, match=r"unpacks to .* MB, over the 0.001 MB limit \(ingest.max_unpacked_mb\)"):
+        load_document(whole, max_unpacked_mb=0.001)

@@ -114,6 +114,9 @@ class IndexSettings(Section):
 
 class IngestSettings(Section):
     max_file_mb: float = Field(default=100.0, gt=0, description="Larger files are refused, not read.")
+    max_unpacked_mb: float = Field(
+        default=200.0, gt=0, description="A DOCX that unpacks to more is refused before it is parsed."
+    )
     lock_timeout_s: float = Field(
         default=600.0, gt=0, description="How long a writer waits for another ingest/remove on the same index."
     )
