@@ -220,6 +220,7 @@ class Runtime:
                 lexical=self.lexical,
                 settings=self.settings,
                 prune_under=paths if prune else (),
+                within=within,
                 on_progress=on_progress,
             )
 

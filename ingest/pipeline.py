@@ -121,17 +121,19 @@ def ingest_files(
     lexical: LexicalIndex,
     settings: Settings,
     prune_under: Sequence[Path] = (),
+    within: Sequence[Path] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestSummary:
     """Index ``files`` (from ``discover``) into ``domain``, re-embedding only changed chunks; with ``prune_under``,
-    forget the domain's documents under those paths that are gone."""
+    forget the domain's documents under those paths that are gone; with ``within``, read only files that lie
+    under those folders when they are read."""
     started = time.perf_counter()
     check_domain_name(domain)
     summary = IngestSummary(domain)
     pending: list[_Prepared] = []
     for done, file in enumerate(files, start=1):
         try:
-            prepared = _prepare(file, domain, index, manifest, settings)
+            prepared = _prepare(file, domain, index, manifest, settings, within)
         except Exception as err:  # one bad file must never stop the batch
             summary.files_failed.append({"path": str(file.path), "error": _reason(err)})
         else:
@@ -151,14 +153,34 @@ def ingest_files(
     return summary
 
 
-def _prepare(file: SourceFile, domain: str, index: Index, manifest: Manifest, settings: Settings) -> _Prepared | None:
+def _read(path: Path, within: Sequence[Path] | None, max_mb: float) -> bytes:
+    """The bytes of the file this process opened. With ``within``, the opened file must lie under those folders:
+    ``discover`` checked the path, but a file can be swapped for a symlink to ``/etc`` before it is read."""
+    with path.open("rb") as handle:
+        if within is not None:
+            confine([_opened_path(handle.fileno(), path)], within)
+        size_mb = os.fstat(handle.fileno()).st_size / 1e6
+        if size_mb > max_mb:
+            raise UserError(f"file is {size_mb:.3g} MB, over the {max_mb:g} MB limit (ingest.max_file_mb)")
+        return handle.read()
+
+
+def _opened_path(fd: int, path: Path) -> Path:
+    """Where the open file really is: Linux names it under /proc; elsewhere, the path resolved now."""
+    proc = Path(f"/proc/self/fd/{fd}")
+    return Path(os.readlink(proc)) if proc.is_symlink() else path.resolve()
+
+
+def _prepare(
+    file: SourceFile,
+    domain: str,
+    index: Index,
+    manifest: Manifest,
+    settings: Settings,
+    within: Sequence[Path] | None = None,
+) -> _Prepared | None:
     """Chunk a new or changed file; ``None`` when the manifest already has this content."""
-    size_mb = file.path.stat().st_size / 1e6
-    if size_mb > settings.ingest.max_file_mb:
-        raise UserError(
-            f"file is {size_mb:.3g} MB, over the {settings.ingest.max_file_mb:g} MB limit (ingest.max_file_mb)"
-        )
-    raw = file.path.read_bytes()
+    raw = _read(file.path, within, settings.ingest.max_file_mb)
     digest = hashlib.sha256(raw).hexdigest()
     # The manifest's key is the content under this index recipe: a new recipe re-indexes the file once.
     content_key = f"{digest}:{INDEX_RECIPE}"

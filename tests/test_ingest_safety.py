@@ -15,7 +15,7 @@ import pytest
 from assistant.core.config import load_settings
 from assistant.core.errors import UserError
 from assistant.runtime import Runtime
-from ingest.pipeline import IngestSummary, discover
+from ingest.pipeline import IngestSummary, discover, ingest_files
 from ingest.verify import verify_domain
 from ingest.write_lock import writing
 
@@ -175,6 +175,37 @@ def test_the_web_app_reads_only_under_the_allowed_roots_whatever_the_path_says(t
     with pytest.raises(UserError, match=r"ingest\.allowed_roots"):
         runtime.ingest([allowed / "handbook.md"], "handbook", within=[])
     assert not (tmp_path / "home" / "index").exists(), "nothing was indexed, nor a model loaded"
+
+
+@pytest.mark.model
+def test_a_file_swapped_for_a_symlink_after_discovery_is_not_read(tmp_path: Path, home: Path) -> None:
+    """Discovery checks each path; the batch reads it later. Whoever can write in an allowed root can swap a
+    file for a symlink to a secret in between: the file actually opened is checked again."""
+    allowed, outside = tmp_path / "shared", tmp_path / "private"
+    allowed.mkdir()
+    outside.mkdir()
+    (allowed / "handbook.md").write_text("# Handbook\n\nBadges at the front desk.\n")
+    (allowed / "swapped.md").write_text("# Swapped\n\nAn ordinary page, at discovery.\n")
+    (outside / "keys.md").write_text("# Keys\n\nThe server's zanzibar secrets.\n")
+    runtime = Runtime(load_settings(home=home))
+    files = discover([allowed], within=[allowed])
+    (allowed / "swapped.md").unlink()
+    (allowed / "swapped.md").symlink_to(outside / "keys.md")  # between discovery and the read
+    with runtime.writing():
+        summary = ingest_files(
+            files,
+            "handbook",
+            index=runtime.index,
+            manifest=runtime.manifest,
+            lexical=runtime.lexical,
+            settings=runtime.settings,
+            within=[allowed],
+        )
+    assert summary.files_added == 1
+    assert [(Path(f["path"]).name, "outside the folders" in f["error"]) for f in summary.files_failed] == [
+        ("swapped.md", True)
+    ]
+    assert runtime.lexical.search("handbook", "zanzibar secrets", 5) == []
 
 
 def test_a_file_named_directly_must_be_a_document(tmp_path: Path) -> None:
