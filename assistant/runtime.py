@@ -35,7 +35,7 @@ from ingest.pipeline import IngestSummary, ProgressCallback, discover, forget, i
 from ingest.server_manifest import ServerManifest
 from ingest.store import Index, check_domain_name
 from ingest.verify import VerifyReport, verify_domain
-from ingest.write_lock import generation, writing
+from ingest.write_lock import Write, generation, writing, writing_if_free
 
 TokenCallback = Callable[[str], None]
 T = TypeVar("T")
@@ -97,15 +97,17 @@ class Runtime:
 
     def _follow_other_replicas(self, *, locked: bool = False) -> None:
         """Rebuild the BM25 indexes whose chunks changed on the server, under this home's write lock (which
-        a write already holds: ``locked``)."""
+        a write already holds: ``locked``). A reader never waits for it: while this home's own write holds
+        it, the question is answered from the BM25 there is, and a question after it catches up."""
         manifest = self.manifest
         assert isinstance(manifest, ServerManifest)
         with self._loading:
             current = manifest.generation()
             if current == self._index_generation:
                 return
-            lock = self.settings.index_dir, self.settings.ingest.lock_timeout_s, self.on_wait
-            with nullcontext() if locked else writing(*lock):
+            with nullcontext(Write()) if locked else writing_if_free(self.settings.index_dir) as write:
+                if write is None:
+                    return  # tried again at the next question
                 for domain in self.index.domains():
                     sync_lexical(domain, self.index, self.lexical)
             self._index_generation = current

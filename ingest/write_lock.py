@@ -37,8 +37,7 @@ def generation(index_dir: Path) -> str:
 
 @contextmanager
 def writing(index_dir: Path, timeout_s: float, on_wait: Callable[[str], None]) -> Iterator[Write]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(index_dir / LOCK_FILE, thread_local=False)
+    lock = _lock(index_dir)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -50,6 +49,31 @@ def writing(index_dir: Path, timeout_s: float, on_wait: Callable[[str], None]) -
                 f"another process has been writing to the index in {index_dir} for over {timeout_s:.0f} s "
                 "(ingest, remove or verify --repair); try again when it is done"
             ) from None
+    with _held(lock, index_dir) as write:
+        yield write
+
+
+@contextmanager
+def writing_if_free(index_dir: Path) -> Iterator[Write | None]:
+    """The write lock if nobody holds it now, else ``None`` at once: for upkeep a reader may put off to a later
+    request rather than wait out another's whole ingest."""
+    lock = _lock(index_dir)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield None
+        return
+    with _held(lock, index_dir) as write:
+        yield write
+
+
+def _lock(index_dir: Path) -> FileLock:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(index_dir / LOCK_FILE, thread_local=False)
+
+
+@contextmanager
+def _held(lock: FileLock, index_dir: Path) -> Iterator[Write]:
     write = Write()
     try:
         yield write

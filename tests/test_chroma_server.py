@@ -11,8 +11,9 @@ from assistant.core.config import load_settings
 from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from ingest.manifest import DocumentRecord, LocalManifest
-from ingest.server_manifest import COLLECTION
+from ingest.server_manifest import COLLECTION, ServerManifest
 from ingest.verify import verify_domain
+from ingest.write_lock import writing
 
 from . import servers
 from .conftest import SAMPLES
@@ -62,3 +63,19 @@ def test_a_home_hands_the_manifest_it_kept_to_the_server(home: Path, chroma_serv
     assert [r.path for r in adopted.documents("support")] == [r.path for r in records], "all but /gone.md"
     assert not (settings.index_dir / "manifest.sqlite").exists()
     assert adopted.ingest([SAMPLES / "corpus" / "support"], "support").files_unchanged == 8
+
+
+@pytest.mark.model
+def test_a_replica_answers_while_its_home_is_being_written(home: Path, chroma_server: str) -> None:
+    """Another replica wrote (a new generation on the server) while this home's own ingest holds its write lock:
+    a question does not wait behind that ingest for the BM25 catch-up; it answers from what is there now."""
+    runtime = Runtime(load_settings(home=home, index={"chroma_url": chroma_server}, ingest={"lock_timeout_s": 1}))
+    runtime.ingest([SAMPLES / "corpus" / "support"], "support")
+    manifest = runtime.manifest
+    assert isinstance(manifest, ServerManifest)
+    manifest.stamp("written-by-another-replica")
+    with writing(runtime.settings.index_dir, 1, lambda message: None):  # as this home's long ingest would
+        answered = runtime.retrieve("How do I factory reset the router?")
+    assert answered.citations[0].source == "factory-reset.md"
+    runtime.retrieve("How do I factory reset the router?")  # the lock free again: it catches up now
+    assert runtime._index_generation == "written-by-another-replica"
