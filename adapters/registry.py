@@ -141,10 +141,18 @@ class Registry:
             self._write_state(card.domain, state)
         return self.get(card.name)
 
-    def save_card(self, adapter: AdapterVersion, **updates: Any) -> AdapterVersion:
-        """Record results that come after training (exports, eval) on the card."""
-        card = adapter.card.model_copy(update=updates)
-        write_atomic(adapter.path / CARD_FILE, card.model_dump_json(indent=2))
+    def save_card(
+        self, adapter: AdapterVersion, *, exports: dict[str, Any] | None = None, **updates: Any
+    ) -> AdapterVersion:
+        """Record results that come after training on the card as it is on disk now, under the domain's lock:
+        ``exports`` are added to those recorded (another export may have added its own since ``adapter`` was
+        read), other fields replaced."""
+        with self._locked(adapter.card.domain):
+            card = _read(AdapterCard, adapter.path / CARD_FILE)
+            if exports:
+                updates["exports"] = {**card.exports, **exports}
+            card = card.model_copy(update=updates)
+            write_atomic(adapter.path / CARD_FILE, card.model_dump_json(indent=2))
         return AdapterVersion(adapter.path, card, adapter.active)
 
     def activate(self, spec: str) -> AdapterVersion:
@@ -173,10 +181,10 @@ class Registry:
         domain, version = parse_spec(spec)
         if version is None:
             raise UserError("name the version to delete, e.g. policy@2")
-        adapter = self.get(spec)
-        if adapter.active:
-            raise UserError(f"{adapter.name} is the active adapter: activate or roll back to another version first")
-        with self._locked(domain):
+        with self._locked(domain):  # "active" is read under the lock that activate and rollback take
+            adapter = self.get(spec)
+            if adapter.active:
+                raise UserError(f"{adapter.name} is the active adapter: activate or roll back to another version first")
             trash = adapter.path.with_name(f".deleting-{adapter.path.name}")
             os.replace(adapter.path, trash)  # gone from the registry at once, even if removal is interrupted
             shutil.rmtree(trash)

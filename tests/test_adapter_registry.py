@@ -92,3 +92,13 @@ def test_cli_lists_shows_activates_and_rolls_back(home: Path) -> None:
     refused = invoke("assistant", "adapters", "delete", "policy@2", home=home)
     assert refused.returncode == 2 and "is the active adapter" in refused.stderr
     assert invoke("assistant", "adapters", "delete", "policy@1", home=home).returncode == 0
+
+
+def test_cards_written_from_stale_copies_keep_what_others_recorded(registry: Registry) -> None:
+    """Export and eval each hold the adapter as they loaded it: each record lands on the card as it is now."""
+    stale = registry.get(add_version(registry, "policy"))
+    registry.save_card(stale, exports={"lora": {"path": "policy-v1.lora.gguf"}})
+    registry.save_card(stale, eval={"eval_set": "samples/eval.jsonl"})
+    registry.save_card(stale, exports={"merged_q8_0": {"path": "policy-v1.merged-q8_0.gguf"}})
+    card = registry.get("policy@1").card
+    assert set(card.exports) == {"lora", "merged_q8_0"} and card.eval == {"eval_set": "samples/eval.jsonl"}

@@ -60,7 +60,7 @@ def export_adapter(
         name: {"path": str(path), "checks": [c.model_dump() for c in checks if _file_of(c.artifact) == name]}
         for name, path in files.items()
     }
-    adapter = Registry(settings.adapters_dir).save_card(adapter, exports={**adapter.card.exports, **exports})
+    adapter = Registry(settings.adapters_dir).save_card(adapter, exports=exports)
     if failed:
         figures = "; ".join(
             f"{c.artifact}: max logit difference {c.max_logit_diff} (tolerance {c.tolerance}), "
