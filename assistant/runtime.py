@@ -265,17 +265,12 @@ class Runtime:
         ]
 
     def remove_documents(self, domain: str, names: Sequence[str] | None) -> dict[str, Any]:
-        """Forget documents (by source name or path) of a domain, or all of them when ``names`` is None."""
+        """Forget documents of a domain, each named by its path (its identity) or by a source name that only
+        one of them has; all of them when ``names`` is None."""
         with self.writing():
             records = self.documents(domain)
             if names is not None:
-                wanted = set(names)
-                unknown = wanted - {r.source for r in records} - {r.path for r in records}
-                if unknown:
-                    raise UserError(
-                        f"no document {', '.join(sorted(unknown))} in domain {domain!r} (see `ingest list`)"
-                    )
-                records = [r for r in records if r.source in wanted or r.path in wanted]
+                records = [_one_document(records, name, domain) for name in dict.fromkeys(names)]
             for record in records:
                 forget(record, self.index, self.manifest)
             sync_lexical(domain, self.index, self.lexical)
@@ -368,6 +363,19 @@ class Runtime:
         total_ms = round((time.perf_counter() - started) * 1000, 1)
         final["timings_ms"] = {**final["timings_ms"], "total": total_ms}
         return final
+
+
+def _one_document(records: Sequence[DocumentRecord], name: str, domain: str) -> DocumentRecord:
+    """The document ``name`` names: two users' uploads (or two folders' files) may share a source name, and
+    removing one must never remove the other."""
+    by_path = [r for r in records if r.path == name]
+    named = by_path or [r for r in records if r.source == name]
+    if not named:
+        raise UserError(f"no document {name} in domain {domain!r} (see `ingest list`)")
+    if len(named) > 1:
+        paths = ", ".join(r.path for r in named)
+        raise UserError(f"{name!r} names {len(named)} documents in domain {domain!r}; name one by its path: {paths}")
+    return named[0]
 
 
 def _route_fields(question: str, state: AnswerState) -> dict[str, Any]:

@@ -16,8 +16,10 @@ from streamlit.testing.v1 import AppTest
 from adapters.base_model import BaseCheckpoint
 from adapters.registry import Registry
 from assistant.core.config import load_settings
+from assistant.core.errors import UserError
 from assistant.runtime import Runtime
 from tests.conftest import SAMPLES, home_sharing, register_random_adapter
+from ui.session import uploads_folder
 from ui.transcripts import Transcripts
 
 SCREENS = Path(__file__).resolve().parents[1] / "ui" / "screens"
@@ -123,11 +125,41 @@ def test_documents_are_added_from_a_folder_with_per_file_errors_and_removed(
 
     app = page("documents", home, monkeypatch)
     labelled(app.selectbox, "Domain").set_value("handbook").run()  # type: ignore[attr-defined]
-    labelled(app.multiselect, "Remove documents").set_value(["badges.md"])  # type: ignore[attr-defined]
+    removing = [str(docs.resolve() / "badges.md")]  # a document is named by its path: its identity
+    labelled(app.multiselect, "Remove documents").set_value(removing)  # type: ignore[attr-defined]
     labelled(app.button, "Remove").click().run()  # type: ignore[attr-defined]
     assert not app.exception, app.exception
     assert "Removed 1 document(s)" in app.success[0].value
     assert Runtime(load_settings(home=home)).known_domains() == []  # its last document went, and the domain
+
+
+def test_a_user_removes_only_their_own_uploads_and_never_anothers_of_the_same_name(
+    sample_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = home_sharing(tmp_path / "home", sample_home, "models")
+    (home / "config.toml").write_text('[access]\nadmins = ["root"]\nusers = { alice = ["hr"], bob = ["hr"] }\n')
+    settings = load_settings(home=home)
+    runtime = Runtime(settings)
+    uploaded = {}
+    for user in ("alice", "bob"):  # each has uploaded a handbook.md, kept in their own uploads folder
+        folder = uploads_folder(settings, user, "hr")
+        folder.mkdir(parents=True)
+        (folder / "handbook.md").write_text(f"# Handbook\n\n{user.title()}'s team meets on Mondays.\n")
+        runtime.ingest([folder / "handbook.md"], "hr")
+        uploaded[user] = str((folder / "handbook.md").resolve())
+
+    alice = page("documents", home, monkeypatch, user="alice")
+    labelled(alice.selectbox, "Domain").set_value("hr").run()  # type: ignore[attr-defined]
+    choice = labelled(alice.multiselect, "Remove documents")
+    assert choice.options == ["handbook.md"]  # type: ignore[attr-defined]  # hers alone, shown by its name
+    choice.set_value([uploaded["alice"]])  # type: ignore[attr-defined]
+    labelled(alice.button, "Remove").click().run()  # type: ignore[attr-defined]
+    assert "Removed 1 document(s)" in alice.success[0].value
+    assert [r.path for r in Runtime(load_settings(home=home)).documents("hr")] == [uploaded["bob"]]
+
+    with pytest.raises(UserError, match=r"'handbook.md' names 2 documents in domain 'hr'; name one by its path"):
+        runtime.ingest([Path(uploaded["alice"])], "hr")
+        runtime.remove_documents("hr", ["handbook.md"])
 
 
 def test_adapter_cards_activate_and_roll_back(

@@ -23,6 +23,7 @@ from assistant.client import RemoteAssistant
 from assistant.core.config import ENV_PREFIX, ClientSettings, Settings, load_settings
 from assistant.core.errors import UserError, log_failure
 from assistant.runtime import Runtime
+from ingest.manifest import DocumentRecord
 from ingest.pipeline import confine
 from ui.jobs import JobBoard
 from ui.login import identity, logged_in_user
@@ -81,9 +82,12 @@ class Session:
         access = self.settings.access
         return None if self.is_admin or not self.user else list(access.users.get(self.user, []))
 
+    def may_remove(self, record: DocumentRecord) -> bool:
+        """Admins remove any document; a user only what they uploaded (the files in their uploads folder)."""
+        return self.is_admin or Path(record.path).is_relative_to(self.uploads(record.domain))
+
     def uploads(self, domain: str) -> Path:
-        """Where this user's uploads to ``domain`` are kept: two users' files of one name never meet."""
-        return self.settings.uploads_dir / _folder_name(self.user or "local") / domain
+        return uploads_folder(self.settings, self.user, domain)
 
     def server_path(self, typed: str) -> Path:
         """A path typed in a form, only if it lies under ``ingest.allowed_roots`` once resolved."""
@@ -131,6 +135,11 @@ def _claimed_user(settings: Settings) -> str | None:
     if settings.login.mode != "none":
         return identity(settings.login)
     return st.query_params.get("user") or settings.access.default_user
+
+
+def uploads_folder(settings: Settings, user: str | None, domain: str) -> Path:
+    """Where ``user``'s uploads to ``domain`` are kept: two users' files of one name never meet."""
+    return settings.uploads_dir / _folder_name(user or "local") / domain
 
 
 def _folder_name(user: str) -> str:

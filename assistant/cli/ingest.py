@@ -99,7 +99,10 @@ def list_documents(
     stdout.print(table)
 
 
-@app.command(help="Remove documents (by source name or path) from a domain, or the whole domain with --all.")
+@app.command(
+    help="Remove documents from a domain, each by its path or by a source name only one document has (see "
+    "`ingest list`), or the whole domain with --all."
+)
 def remove(
     domain: Annotated[str, typer.Option("--domain", "-d", help="Domain to remove from.")],
     names: Annotated[list[str] | None, typer.Argument(help="Source names or paths.", show_default=False)] = None,

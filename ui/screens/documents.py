@@ -97,10 +97,14 @@ def indexed(domain: str) -> None:
         ],
         hide_index=True,
     )
+    removable = {r.path: r.source for r in records if session.may_remove(r)}
+    if not removable:
+        st.caption("You may remove the documents you uploaded; none of these is yours.")
+        return
     with st.form("remove"):
-        names = st.multiselect("Remove documents", [r.source for r in records])
-        if st.form_submit_button("Remove") and names:
-            removed = runtime.remove_documents(domain, names)
+        paths = st.multiselect("Remove documents", list(removable), format_func=removable.__getitem__)
+        if st.form_submit_button("Remove") and paths:
+            removed = runtime.remove_documents(domain, paths)  # by path: another's file of the same name stays
             st.session_state["removed"] = (
                 f"Removed {removed['files_removed']} document(s), {removed['chunks_removed']} chunks."
             )
