@@ -11,6 +11,7 @@ SUPPORT_QUESTION ?= $(shell sed -n 's/^support: //p' samples/demo_questions.txt)
 POLICY_QUESTION ?= $(shell sed -n 's/^policy: //p' samples/demo_questions.txt)
 
 CHROMIUM := /usr/bin/chromium
+NGINX := /usr/sbin/nginx
 OIDC_PROVIDER := tests/oidc/node_modules/oidc-provider
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -45,16 +46,17 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# The browser tests drive Debian's Chromium (never a browser that Playwright downloads).
-$(CHROMIUM):
+# The browser tests drive Debian's Chromium (never a browser that Playwright downloads); the Chroma server's
+# token is checked by Debian's nginx, as the README's deployment section sets it up.
+$(CHROMIUM) $(NGINX):
 	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium nginx-light
 
 # A real OpenID Connect provider (panva's oidc-provider, on the machine's Node) for the login tests.
 $(OIDC_PROVIDER): tests/oidc/package-lock.json
 	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 
-test: lint $(CHROMIUM) $(OIDC_PROVIDER)
+test: lint $(CHROMIUM) $(NGINX) $(OIDC_PROVIDER)
 	$(BIN)/pytest
 
 # A few minutes: lint, types, the layers contract and every test that needs no model (a test that loads one

@@ -33,7 +33,7 @@ from ingest.lexical import LexicalIndex, sync_lexical
 from ingest.manifest import DocumentRecord, LocalManifest, Manifest
 from ingest.pipeline import IngestSummary, ProgressCallback, discover, forget, ingest_files
 from ingest.server_manifest import ServerManifest
-from ingest.store import Index, check_domain_name
+from ingest.store import ChromaServer, Index, check_domain_name
 from ingest.verify import VerifyReport, verify_domain
 from ingest.write_lock import Write, generation, writing, writing_if_free
 
@@ -74,7 +74,10 @@ class Runtime:
     def index(self) -> Index:
         url = self.settings.index.chroma_url
         if url:
-            return Index(self.settings.index_dir / "chroma", self.embedder, str(url))
+            index = self.settings.index
+            token = index.chroma_token.get_secret_value() if index.chroma_token else None
+            server = ChromaServer(str(url), token, index.trusted_network)
+            return Index(self.settings.index_dir / "chroma", self.embedder, server)
         self._index_generation = generation(self.settings.index_dir)  # read first: a write meanwhile is not missed
         return Index(self.settings.index_dir / "chroma", self.embedder)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from ingest.embedder import ChromaEmbedding, Embedder
 
 Where = dict[str, Any]  # a Chroma metadata filter, e.g. {"source": {"$in": ["a.md"]}}
 
+_TOKEN_CLIENT = "chromadb.auth.token_authn.TokenAuthClientProvider"
 _PREFIX = "domain_"
 _DOMAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 RESERVED_DOMAIN_NAMES = {"auto", "all", "none"}
@@ -38,11 +40,20 @@ def check_domain_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class ChromaServer:
+    """A Chroma server shared by replicas, and the token its requests carry."""
+
+    url: str
+    token: str | None = None
+    trusted_network: bool = False  # an open server (no token checked) is used, not refused
+
+
 class Index:
-    def __init__(self, path: Path, embedder: Embedder, server_url: str | None = None) -> None:
-        """Embedded Chroma under ``path``, or the Chroma server at ``server_url``: the same code either way."""
+    def __init__(self, path: Path, embedder: Embedder, server: ChromaServer | None = None) -> None:
+        """Embedded Chroma under ``path``, or the Chroma ``server``: the same code either way."""
         self.embedder = embedder
-        self.client = _connect(path, server_url)
+        self.client = _connect(path) if server is None else _connect_server(server)
         self._function = ChromaEmbedding(embedder)
         self._collections: dict[str, Collection] = {}
 
@@ -161,12 +172,23 @@ class Index:
         return collection
 
 
-def _connect(path: Path, server_url: str | None) -> ClientAPI:
+def _connect(path: Path) -> ClientAPI:
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+
+
+def _connect_server(server: ChromaServer) -> ClientAPI:
+    """A client of ``server`` with its token (Chroma's own token client), once the server proves it keeps
+    strangers out: the index holds every domain's chunks and the manifest, past ``access.users``."""
+    _check_the_door(server)
+    url = urlsplit(server.url)
     settings = ChromaSettings(anonymized_telemetry=False)
-    if server_url is None:
-        path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=settings)
-    url = urlsplit(server_url)
+    if server.token:
+        settings = ChromaSettings(
+            anonymized_telemetry=False,
+            chroma_client_auth_provider=_TOKEN_CLIENT,
+            chroma_client_auth_credentials=server.token,
+        )
     try:
         client = chromadb.HttpClient(
             host=url.hostname or "127.0.0.1",
@@ -176,8 +198,34 @@ def _connect(path: Path, server_url: str | None) -> ClientAPI:
         )
         client.heartbeat()
     except Exception as err:  # chromadb raises plain ValueError/ConnectionError variants here
-        raise UserError(f"cannot reach the Chroma server at {server_url}: {err}") from None
+        raise UserError(f"cannot reach the Chroma server at {server.url}: {err}") from None
     return client
+
+
+def _check_the_door(server: ChromaServer) -> None:
+    """Ask with the token, and as a stranger would, without one: a server that answers the stranger lets
+    anyone read and rewrite the index, and one that turns the token away is not ours to use."""
+    import httpx
+
+    listing = f"{server.url.rstrip('/')}/api/v2/tenants/default_tenant/databases/default_database/collections"
+    try:
+        stranger = httpx.get(listing, timeout=10)
+        ours = (
+            httpx.get(listing, headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
+            if server.token
+            else stranger
+        )
+    except httpx.HTTPError as err:
+        raise UserError(f"cannot reach the Chroma server at {server.url}: {err}") from None
+    if ours.status_code in (401, 403):
+        what = "index.chroma_token" if server.token else "a request without index.chroma_token"
+        raise UserError(f"the Chroma server at {server.url} refused {what} (HTTP {ours.status_code})")
+    if stranger.status_code < 400 and not server.trusted_network:
+        raise UserError(
+            f"the Chroma server at {server.url} lets in anyone who reaches it (it answered a request with no "
+            "token): put it behind a proxy that checks index.chroma_token (see the README), or set "
+            "index.trusted_network = true if everyone who can reach it may read and rewrite every domain"
+        )
 
 
 def _passage(domain: str, chunk_id: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:

@@ -4,7 +4,9 @@ Each is a context manager that yields the server's URL once it answers, and stop
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -79,19 +81,54 @@ def chroma_server(folder: Path) -> Iterator[str]:
     command = [str(BIN / "chroma"), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError("chroma server did not start") from None
-                time.sleep(0.2)
+        _wait_for_port(port, process, "chroma server")
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+NGINX = Path("/usr/sbin/nginx")  # Debian's nginx-light, installed by `make test`
+
+
+@contextmanager
+def token_proxy(upstream: str, token: str, folder: Path) -> Iterator[str]:
+    """nginx on 127.0.0.1 in front of ``upstream``, letting through only requests that carry ``token`` as
+    ``Authorization: Bearer``: what the README tells a team to put before `chroma run`, which checks none."""
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = " ".join(
+        f"{kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    config = folder / "nginx.conf"
+    worker = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""  # its workers write the temp folders here
+    config.write_text(
+        f"daemon off; {worker} pid {folder / 'nginx.pid'}; error_log {folder / 'error.log'};\n"
+        "events {}\n"
+        f"http {{ access_log off; {temp} client_max_body_size 100m;\n"
+        f"  server {{ listen 127.0.0.1:{port};\n"
+        f'    location / {{ if ($http_authorization != "Bearer {token}") {{ return 401; }} proxy_pass {upstream}; }}\n'
+        "  }\n}\n"
+    )
+    process = subprocess.Popen([str(NGINX), "-c", str(config), "-p", str(folder)], stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, process, "nginx")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError(f"{name} did not start") from None
+            time.sleep(0.2)
 
 
 @contextmanager

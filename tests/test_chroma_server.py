@@ -27,13 +27,13 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.model
 def test_ingest_and_retrieve_through_a_chroma_server(home: Path, chroma_server: str) -> None:
-    runtime = Runtime(load_settings(home=home, index={"chroma_url": chroma_server}))
+    runtime = Runtime(load_settings(home=home, index={"chroma_url": chroma_server, "trusted_network": True}))
     summary = runtime.ingest([SAMPLES / "corpus" / "support"], "support")
     assert summary.files_added == 8 and not summary.files_failed
     assert runtime.retrieve("How do I factory reset the router?").citations[0].source == "factory-reset.md"
     assert not (home / "index" / "chroma").exists()  # nothing went to the embedded store
 
-    reopened = Runtime(load_settings(home=home, index={"chroma_url": chroma_server}))
+    reopened = Runtime(load_settings(home=home, index={"chroma_url": chroma_server, "trusted_network": True}))
     assert reopened.index.count("support") == summary.chunks_added
     assert verify_domain("support", reopened.index, reopened.manifest, reopened.lexical).ok
     assert reopened.ingest([SAMPLES / "corpus" / "support"], "support").files_unchanged == 8
@@ -41,14 +41,18 @@ def test_ingest_and_retrieve_through_a_chroma_server(home: Path, chroma_server: 
 
 @pytest.mark.model
 def test_unreachable_server_is_one_clear_error(home: Path) -> None:
-    runtime = Runtime(load_settings(home=home, index={"chroma_url": f"http://127.0.0.1:{servers.free_port()}"}))
+    runtime = Runtime(
+        load_settings(
+            home=home, index={"chroma_url": f"http://127.0.0.1:{servers.free_port()}", "trusted_network": True}
+        )
+    )
     with pytest.raises(UserError, match=r"cannot reach the Chroma server at http://127\.0\.0\.1:"):
         runtime.retrieve("anything")
 
 
 @pytest.mark.model
 def test_a_home_hands_the_manifest_it_kept_to_the_server(home: Path, chroma_server: str) -> None:
-    settings = load_settings(home=home, index={"chroma_url": chroma_server})
+    settings = load_settings(home=home, index={"chroma_url": chroma_server, "trusted_network": True})
     runtime = Runtime(settings)
     runtime.ingest([SAMPLES / "corpus" / "support"], "support")
     records = runtime.documents("support")
@@ -69,7 +73,11 @@ def test_a_home_hands_the_manifest_it_kept_to_the_server(home: Path, chroma_serv
 def test_a_replica_answers_while_its_home_is_being_written(home: Path, chroma_server: str) -> None:
     """Another replica wrote (a new generation on the server) while this home's own ingest holds its write lock:
     a question does not wait behind that ingest for the BM25 catch-up; it answers from what is there now."""
-    runtime = Runtime(load_settings(home=home, index={"chroma_url": chroma_server}, ingest={"lock_timeout_s": 1}))
+    runtime = Runtime(
+        load_settings(
+            home=home, index={"chroma_url": chroma_server, "trusted_network": True}, ingest={"lock_timeout_s": 1}
+        )
+    )
     runtime.ingest([SAMPLES / "corpus" / "support"], "support")
     manifest = runtime.manifest
     assert isinstance(manifest, ServerManifest)
@@ -79,3 +87,23 @@ def test_a_replica_answers_while_its_home_is_being_written(home: Path, chroma_se
     assert answered.citations[0].source == "factory-reset.md"
     runtime.retrieve("How do I factory reset the router?")  # the lock free again: it catches up now
     assert runtime._index_generation == "written-by-another-replica"
+
+
+@pytest.mark.model
+def test_only_a_chroma_server_that_checks_the_token_is_used(home: Path, chroma_server: str, tmp_path: Path) -> None:
+    """`chroma run` checks no token: behind a proxy that does, the index works with index.chroma_token, and
+    refuses to start without it, with a wrong one, or against the open server itself."""
+    with servers.token_proxy(chroma_server, "team-secret", tmp_path / "proxy") as proxied:
+        runtime = Runtime(load_settings(home=home, index={"chroma_url": proxied, "chroma_token": "team-secret"}))
+        assert runtime.ingest([SAMPLES / "corpus" / "support"], "support").files_added == 8
+        assert runtime.retrieve("How do I factory reset the router?").citations[0].source == "factory-reset.md"
+        refusals = {None: "refused a request without index.chroma_token", "guess": "refused index.chroma_token"}
+        for token, refusal in refusals.items():
+            settings = load_settings(
+                home=tmp_path / f"home-{token}", index={"chroma_url": proxied, "chroma_token": token}
+            )
+            with pytest.raises(UserError, match=rf"{refusal} \(HTTP 401\)"):
+                Runtime(settings).retrieve("anything")
+    open_server = Runtime(load_settings(home=tmp_path / "open", index={"chroma_url": chroma_server}))
+    with pytest.raises(UserError, match=r"lets in anyone who reaches it .* index.trusted_network"):
+        open_server.retrieve("anything")

@@ -65,7 +65,8 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, sample_home: Path) -> Ite
         for name in ("a", "b"):
             home = home_sharing(root / name, sample_home, "models")
             (home / "config.toml").write_text(
-                f'[index]\nchroma_url = "{chroma}"\n\n[llm]\nbackend = "openai"\nmax_tokens = 48\n\n'
+                f'[index]\nchroma_url = "{chroma}"\ntrusted_network = true\n\n'
+                '[llm]\nbackend = "openai"\nmax_tokens = 48\n\n'
                 f'[llm.openai]\nbase_url = "{llm}"\n'
             )
             homes.append(home)

@@ -190,6 +190,8 @@ def serve(
     if host not in LOOPBACK and not settings.serve.api_keys:
         raise UserError(f"--host {host} would serve every domain to anyone who can reach it: set serve.api_keys first")
     runtime = Runtime(settings)
+    if settings.index.chroma_url:
+        runtime.index  # noqa: B018 - a Chroma server that lets anyone in is refused at start, not at a question
     stderr.print(f"serving {settings.home} on http://{host}:{port}/v1 (Ctrl-C stops it)")
     uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
 

@@ -110,6 +110,16 @@ class IndexSettings(Section):
     chroma_url: AnyHttpUrl | None = Field(
         default=None, description="e.g. http://127.0.0.1:8000 for `chroma run`; unset = embedded in the data home."
     )
+    chroma_token: SecretStr | None = Field(
+        default=None,
+        description="Sent to the Chroma server as 'Authorization: Bearer TOKEN' (Chroma's own token client); the "
+        "server, or the proxy before it, checks it (see the README's deployment section).",
+    )
+    trusted_network: bool = Field(
+        default=False,
+        description="Use a Chroma server that lets in anyone who reaches it: only where everyone who can may "
+        "read and rewrite every domain. Without it, such a server is refused.",
+    )
 
 
 class IngestSettings(Section):
