@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.core.errors import UserError
+from assistant.core.errors import Unavailable, UserError
 from assistant.core.results import AnswerResult, Citation, RetrieveResult
 from assistant.runtime import Runtime
 
@@ -166,6 +166,10 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(UserError)
     async def user_error(_: Request, error: UserError) -> JSONResponse:
+        if isinstance(error, Unavailable):  # a server behind this one is down: the request may work later
+            response = _error(503, str(error), "server_error")
+            response.headers["Retry-After"] = str(settings.retry_after_s)
+            return response
         return _error(400, str(error), "invalid_request_error")
 
     @app.exception_handler(HTTPException)
@@ -393,7 +397,8 @@ async def _stream(
         try:
             result = job.result()
         except UserError as error:
-            yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'invalid_request_error'}})}\n\n"
+            kind = "server_error" if isinstance(error, Unavailable) else "invalid_request_error"
+            yield f"data: {json.dumps({'error': {'message': str(error), 'type': kind}})}\n\n"
             return
         if not streamed:  # a refusal is written by the graph, not generated
             yield chunk({"content": result.answer})

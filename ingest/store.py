@@ -19,7 +19,7 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 
-from assistant.core.errors import UserError
+from assistant.core.errors import Unavailable, UserError
 from assistant.core.results import Passage
 from ingest.embedder import ChromaEmbedding, Embedder
 
@@ -198,7 +198,7 @@ def _connect_server(server: ChromaServer) -> ClientAPI:
         )
         client.heartbeat()
     except Exception as err:  # chromadb raises plain ValueError/ConnectionError variants here
-        raise UserError(f"cannot reach the Chroma server at {server.url}: {err}") from None
+        raise Unavailable(f"cannot reach the Chroma server at {server.url}: {err}") from None
     return client
 
 
@@ -216,7 +216,7 @@ def _check_the_door(server: ChromaServer) -> None:
             else stranger
         )
     except httpx.HTTPError as err:
-        raise UserError(f"cannot reach the Chroma server at {server.url}: {err}") from None
+        raise Unavailable(f"cannot reach the Chroma server at {server.url}: {err}") from None
     if ours.status_code in (401, 403):
         what = "index.chroma_token" if server.token else "a request without index.chroma_token"
         raise UserError(f"the Chroma server at {server.url} refused {what} (HTTP {ours.status_code})")

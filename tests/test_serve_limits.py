@@ -90,3 +90,21 @@ def test_with_keys_an_unauthenticated_oversized_body_is_refused_for_its_size(lim
         big = json.dumps(_chat([{"role": "user", "content": "x" * 70_000}]))
         assert client.post("/v1/chat/completions", content=big).status_code == 413
         assert client.get("/v1/models", headers={"Host": "assistant.example.com"}).status_code == 401
+
+
+def test_a_generator_server_that_stopped_is_a_503_with_retry_after(limited_home: Path, tmp_path: Path) -> None:
+    """llm.backend = "openai" with nothing listening at its address (a stopped llama.cpp server): the answer is
+    503 with Retry-After at once, streamed or not, never a hang or a 400 that blames the request."""
+    from .servers import free_port
+
+    home = home_sharing(tmp_path / "home", limited_home, "models", "index")
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    (home / "config.toml").write_text(ACCESS + f'[llm]\nbackend = "openai"\n[llm.openai]\nbase_url = "{dead}"\n')
+    for client in _client(home):
+        refused = client.post("/v1/chat/completions", json=_chat([{"role": "user", "content": QUESTION}]))
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+        assert "cannot reach the OpenAI-compatible server" in refused.json()["error"]["message"]
+        streamed = client.post(
+            "/v1/chat/completions", json={**_chat([{"role": "user", "content": QUESTION}]), "stream": True}
+        )
+        assert '"type": "server_error"' in streamed.text and "cannot reach" in streamed.text

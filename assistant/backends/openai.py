@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from adapters.registry import AdapterVersion
 from assistant.core.config import LLMSettings
-from assistant.core.errors import UserError, require_extra
+from assistant.core.errors import Unavailable, UserError, require_extra
 from assistant.core.prompts import STOP_SEQUENCES, Prompt
 
 if TYPE_CHECKING:
@@ -66,8 +66,12 @@ class OpenAIBackend:
             yield
         except openai.APIConnectionError as err:
             reason = err.__cause__ or err  # the client's own message is only "Connection error."
-            raise UserError(f"cannot reach the OpenAI-compatible server at {self.url}: {reason}") from None
+            raise Unavailable(f"cannot reach the OpenAI-compatible server at {self.url}: {reason}") from None
         except openai.APIStatusError as err:
+            if err.status_code >= 500:
+                raise Unavailable(
+                    f"the OpenAI-compatible server at {self.url} failed (HTTP {err.status_code}): {err.message}"
+                ) from None
             raise UserError(
                 f"the OpenAI-compatible server at {self.url} refused a request for model '{model}': "
                 f"HTTP {err.status_code}: {err.message}"

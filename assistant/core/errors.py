@@ -19,6 +19,11 @@ class UserError(Exception):
     """
 
 
+class Unavailable(UserError):
+    """A server the assistant depends on (the generator, the Chroma server) does not answer: the request may
+    succeed later, so the API says 503 with Retry-After rather than blame the request."""
+
+
 TRAIN_MODULES = ("transformers", "peft", "accelerate")  # what the train extra brings that the base install lacks
 
 
