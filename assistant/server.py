@@ -27,13 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
+import httpx
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.core.errors import Unavailable, UserError
+from assistant.core.errors import Unavailable, UserError, server_fault
 from assistant.core.results import AnswerResult, Citation, RetrieveResult
 from assistant.runtime import Runtime
 
@@ -163,6 +164,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     if not settings.api_keys:  # loopback only: a page elsewhere must not reach it by renaming itself (DNS rebinding)
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=sorted(LOOPBACK))
     app.add_middleware(BodyLimit, limit=limits.request_kb * 1024)
+
+    @app.exception_handler(httpx.TransportError)
+    async def server_stopped(request: Request, error: httpx.TransportError) -> JSONResponse:
+        return await user_error(request, server_fault(error) or Unavailable(str(error)))
 
     @app.exception_handler(UserError)
     async def user_error(_: Request, error: UserError) -> JSONResponse:

@@ -75,9 +75,9 @@ def llama_cpp_server(models: list[dict[str, Any]], folder: Path) -> Iterator[str
 
 
 @contextmanager
-def chroma_server(folder: Path) -> Iterator[str]:
-    """``chroma run`` storing its data in ``folder``."""
-    port = free_port()
+def chroma_server(folder: Path, port: int | None = None) -> Iterator[str]:
+    """``chroma run`` storing its data in ``folder`` (on ``port``, to restart one where it was)."""
+    port = port or free_port()
     command = [str(BIN / "chroma"), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

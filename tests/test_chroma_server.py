@@ -6,17 +6,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from assistant.core.config import load_settings
 from assistant.core.errors import UserError
 from assistant.runtime import Runtime
+from assistant.server import create_app
 from ingest.manifest import DocumentRecord, LocalManifest
 from ingest.server_manifest import COLLECTION, ServerManifest
 from ingest.verify import verify_domain
 from ingest.write_lock import writing
 
 from . import servers
-from .conftest import SAMPLES
+from .conftest import SAMPLES, invoke
 
 
 @pytest.fixture
@@ -107,3 +109,36 @@ def test_only_a_chroma_server_that_checks_the_token_is_used(home: Path, chroma_s
     open_server = Runtime(load_settings(home=tmp_path / "open", index={"chroma_url": chroma_server}))
     with pytest.raises(UserError, match=r"lets in anyone who reaches it .* index.trusted_network"):
         open_server.retrieve("anything")
+
+
+@pytest.mark.model
+def test_a_chroma_server_that_stops_mid_run_is_one_line_and_loses_nothing(home: Path, tmp_path: Path) -> None:
+    """Stopped under a running replica, the server's absence is one clear line for each command; restarted on
+    its data, everything ingested before is there and agrees with the manifest, and ingest goes on."""
+    port = servers.free_port()
+    url = f"http://127.0.0.1:{port}"
+    (home / "config.toml").write_text(f'[index]\nchroma_url = "{url}"\ntrusted_network = true\n')
+    question = {"question": "How do I factory reset the router?"}
+    with servers.chroma_server(tmp_path / "server-data", port):
+        assert invoke("ingest", SAMPLES / "corpus" / "support", "-d", "support", home=home).returncode == 0
+        replica = TestClient(create_app(Runtime(load_settings(home=home))), base_url="http://127.0.0.1")
+        assert replica.post("/v1/retrieve", json=question).status_code == 200
+    gone = replica.post("/v1/retrieve", json=question)  # the replica's connection, made while it was up
+    assert gone.status_code == 503 and gone.headers["Retry-After"]
+    assert f"{url} stopped answering" in gone.json()["error"]["message"]
+    for command in (
+        ("ingest", SAMPLES / "corpus" / "policy", "-d", "policy"),
+        ("assistant", "retrieve", "How do I factory reset the router?"),
+        ("ingest", "verify"),
+    ):
+        stopped = invoke(*command, home=home)
+        assert stopped.returncode == 2, stopped.stderr
+        lines = stopped.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"cannot reach the Chroma server at {url}" in lines[0], lines
+    with servers.chroma_server(tmp_path / "server-data", port):
+        assert invoke("ingest", "verify", home=home).returncode == 0
+        runtime = Runtime(load_settings(home=home))
+        assert runtime.domain_stats() == [
+            {"domain": "support", "documents": 8, "chunks": runtime.index.count("support")}
+        ]
+        assert invoke("ingest", SAMPLES / "corpus" / "policy", "-d", "policy", home=home).returncode == 0

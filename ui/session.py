@@ -21,7 +21,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from assistant.client import RemoteAssistant
 from assistant.core.config import ENV_PREFIX, ClientSettings, Settings, load_settings
-from assistant.core.errors import UserError, log_failure
+from assistant.core.errors import UserError, log_failure, server_fault
 from assistant.runtime import Runtime
 from ingest.manifest import DocumentRecord
 from ingest.pipeline import confine
@@ -212,5 +212,8 @@ def errors_shown(session: Session) -> Iterator[None]:
     except UserError as err:
         st.error(str(err))
     except Exception as err:
+        if fault := server_fault(err):
+            st.error(str(fault))
+            return
         log_failure(err, session.settings.home, f"web app, user {session.user or 'local'}")
         st.error("Something went wrong on the server; whoever runs it finds the details in its errors log.")

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from assistant.core.config import ENV_PREFIX, Settings, default_home, load_settings
-from assistant.core.errors import UserError, log_failure
+from assistant.core.errors import UserError, log_failure, server_fault
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -67,13 +67,15 @@ def run(app: Callable[[], Any]) -> None:
         warnings.simplefilter("ignore")
     try:
         app()
-    except UserError as err:
-        stderr.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
-        raise SystemExit(2) from None
     except KeyboardInterrupt:
         stderr.print("interrupted")
         raise SystemExit(130) from None
-    except Exception as err:  # a bug or an unforeseen failure: one line here, the traceback in the log
+    except Exception as raised:
+        err = server_fault(raised) or raised
+        if isinstance(err, UserError):
+            stderr.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+            raise SystemExit(2) from None
+        # a bug or an unforeseen failure: one line here, the traceback in the log
         log = _log_error(err)
         stderr.print(f"[bold red]error:[/] {escape(type(err).__name__)}: {escape(str(err))} (details in {log})")
         raise SystemExit(2) from None

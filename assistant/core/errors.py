@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import tempfile
 import traceback
 from datetime import UTC, datetime
@@ -22,6 +23,20 @@ class UserError(Exception):
 class Unavailable(UserError):
     """A server the assistant depends on (the generator, the Chroma server) does not answer: the request may
     succeed later, so the API says 503 with Retry-After rather than blame the request."""
+
+
+def server_fault(err: BaseException) -> Unavailable | None:
+    """A connection to one of the assistant's servers that failed mid-run (the Chroma server stopped, say),
+    as one line naming the server: Chroma's client, like ours, speaks httpx."""
+    httpx = sys.modules.get("httpx")
+    if httpx is None or not isinstance(err, httpx.TransportError):
+        return None
+    try:
+        url = err.request.url
+        where = f"the server at {url.scheme}://{url.netloc.decode()}"
+    except RuntimeError:  # an error raised before any request was made
+        where = "a server the assistant depends on"
+    return Unavailable(f"{where} stopped answering ({err or type(err).__name__}): try again once it is back")
 
 
 TRAIN_MODULES = ("transformers", "peft", "accelerate")  # what the train extra brings that the base install lacks
