@@ -35,7 +35,7 @@ from ingest.pipeline import IngestSummary, ProgressCallback, discover, forget, i
 from ingest.server_manifest import ServerManifest
 from ingest.store import ChromaServer, Index, check_domain_name
 from ingest.verify import VerifyReport, verify_domain
-from ingest.write_lock import Write, generation, writing, writing_if_free
+from ingest.write_lock import Write, disk_full, generation, writing, writing_if_free
 
 TokenCallback = Callable[[str], None]
 T = TypeVar("T")
@@ -236,6 +236,10 @@ class Runtime:
             self.follow_other_writers(locked=True)  # write on top of all the others wrote, to the last
             try:
                 yield
+            except Exception as err:
+                if (full := disk_full(self.settings.index_dir)) is not None:
+                    raise full from err
+                raise
             finally:
                 if isinstance(self.manifest, ServerManifest):
                     self.manifest.stamp(write.generation)  # other replicas follow this write

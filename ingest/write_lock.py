@@ -10,6 +10,7 @@ the API) can tell that another process changed the index and reopen what it hold
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from filelock import FileLock, Timeout
 
 from assistant.core.errors import UserError
 
+NEARLY_FULL_BYTES = 16 << 20  # what a failed write leaves free on a full disk is seldom more than a few blocks
 LOCK_FILE = "write.lock"
 GENERATION_FILE = "generation"
 
@@ -80,3 +82,18 @@ def _held(lock: FileLock, index_dir: Path) -> Iterator[Write]:
     finally:
         (index_dir / GENERATION_FILE).write_text(write.generation, encoding="utf-8")
         lock.release()
+
+
+def disk_full(path: Path) -> UserError | None:
+    """When a write under ``path`` failed and its disk is (nearly) full, the one line that says so: Chroma
+    reports a full disk as "Failed to apply logs to the metadata segment", which names no disk."""
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return None
+    if free >= NEARLY_FULL_BYTES:
+        return None
+    return UserError(
+        f"the disk holding {path} is full ({free // 1024} KiB free): free some space and run it again; "
+        "`ingest verify` shows what the cut-short write left, and `ingest verify --repair` removes it"
+    )

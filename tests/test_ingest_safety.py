@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -276,3 +278,43 @@ def test_a_running_runtime_answers_from_documents_another_process_ingested(home:
 
     assert run_cli("ingest", second, "-d", "office", home=home).returncode == 0  # another process
     assert "bicycles.md" in [c.source for c in app.retrieve(question, "office").citations]
+
+
+@contextlib.contextmanager
+def _small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``folder``, for as long as the block runs (root only: mount)."""
+    folder.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]
+    if os.geteuid() != 0 or subprocess.run(mount, check=False).returncode:
+        pytest.skip("mounting a small filesystem needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.model
+def test_a_full_disk_during_ingest_names_the_disk_and_the_index_stays_consistent(
+    tmp_path: Path, models_dir: Path
+) -> None:
+    """Each step a new process, as a user runs them: the full disk is one line naming it; once there is room
+    again, what was indexed before answers, `verify --repair` removes what the cut-short run left, and
+    ingest goes on."""
+    with _small_disk(tmp_path / "disk", "2m") as disk:
+        home = disk / "home"
+        home.mkdir()
+        (home / "models").symlink_to(models_dir, target_is_directory=True)
+        assert run_cli("ingest", SAMPLES / "corpus" / "support", "-d", "support", home=home).returncode == 0
+        big = tmp_path / "big"
+        big.mkdir()
+        for n in range(30):  # more than the disk holds
+            (big / f"notes-{n}.md").write_text(f"# Notes {n}\n\n" + f"Paragraph {n} of the overflowing notes. " * 400)
+        full = run_cli("ingest", big, "-d", "big", home=home)
+        assert full.returncode == 2 and len(full.stderr.strip().splitlines()) == 1, full.stderr
+        assert f"the disk holding {home / 'index'} is full" in full.stderr
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        answered = run_cli("assistant", "retrieve", "How do I factory reset the router?", "--json", home=home)
+        assert json.loads(answered.stdout)["citations"][0]["source"] == "factory-reset.md"
+        assert run_cli("ingest", "verify", "--repair", home=home).returncode == 0
+        assert run_cli("ingest", "verify", home=home).returncode == 0  # the manifest and the index agree
+        assert run_cli("ingest", big / "notes-0.md", "-d", "big", home=home).returncode == 0
