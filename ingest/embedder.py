@@ -81,7 +81,7 @@ _loaded: dict[tuple[Path, str, Path | None], Embedder] = {}
 
 def load_embedder(path: Path, model_id: str, batch_size: int = 32, cache_dir: Path | None = None) -> Embedder:
     """The process's embedder for this model: on its ONNX export when ``cache_dir`` holds (or can hold) one."""
-    key = (path, model_id, cache_dir)
+    key = (path.resolve(), model_id, cache_dir.resolve() if cache_dir else None)  # homes that link one models folder
     if key not in _loaded:
         _loaded[key] = Embedder(path, model_id, batch_size, cache_dir)
     return _loaded[key]

@@ -49,11 +49,9 @@ def test_every_module_sits_in_one_layer() -> None:
     assert (unplaced, doubly) == ([], [])
 
 
-def test_the_tree_keeps_its_layers_and_a_back_edge_breaks_them(tmp_path: Path) -> None:
+def test_a_back_edge_breaks_the_layers(tmp_path: Path) -> None:
+    """That the real tree keeps its layers is `make lint`'s own lint-imports run: here, that the contract bites."""
     tree = _copy_of_the_tree(tmp_path)
-    kept = _lint_imports(tree)
-    assert kept.returncode == 0, kept.stdout + kept.stderr
-
     # Ingest reaching up into the runtime: the kind of import that used to make the packages a circle.
     with (tree / "ingest" / "store.py").open("a") as store:
         store.write("\nfrom assistant.runtime import Runtime  # noqa: E402\n")
