@@ -79,13 +79,8 @@ def chroma_server(folder: Path, port: int | None = None) -> Iterator[str]:
     """``chroma run`` storing its data in ``folder`` (on ``port``, to restart one where it was)."""
     port = port or free_port()
     command = [str(BIN / "chroma"), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for_port(port, process, "chroma server")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with _running(command, port, "chroma server") as url:
+        yield url
 
 
 NGINX = Path("/usr/sbin/nginx")  # Debian's nginx-light, installed by `make test`
@@ -110,9 +105,16 @@ def token_proxy(upstream: str, token: str, folder: Path) -> Iterator[str]:
         f'    location / {{ if ($http_authorization != "Bearer {token}") {{ return 401; }} proxy_pass {upstream}; }}\n'
         "  }\n}\n"
     )
-    process = subprocess.Popen([str(NGINX), "-c", str(config), "-p", str(folder)], stderr=subprocess.DEVNULL)
+    with _running([str(NGINX), "-c", str(config), "-p", str(folder)], port, "nginx") as url:
+        yield url
+
+
+@contextmanager
+def _running(command: list[str], port: int, name: str) -> Iterator[str]:
+    """``command``'s server, once it listens on ``port``; stopped after."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(port, process, "nginx")
+        _wait_for_port(port, process, name)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
