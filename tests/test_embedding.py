@@ -107,6 +107,7 @@ def test_chroma_rebuilds_the_embedder_the_settings_describe_and_the_runtime_reus
     """Chroma rebuilds its function from a collection's stored config, maybe before the runtime loads the model: it
     must be the settings' embedder (ONNX runtime, their batch size), so the process never holds a second model."""
     settings = load_settings(home=home, embedding={"batch_size": 8})
+    monkeypatch.setattr(ingest.embedder, "_loaded", {})  # a process whose first embedder has these settings
     stored = ChromaEmbedding(Embedder.from_settings(settings)).get_config()
     monkeypatch.setattr(ingest.embedder, "_loaded", {})  # a fresh process that opens the collection first
 
